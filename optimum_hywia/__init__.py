@@ -1,0 +1,33 @@
+"""optimum-hywia: structured pruning of large language models with HyWIA.
+
+Example:
+    >>> from optimum_hywia import HyWIAConfig, HyWIAPruner
+    >>> pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.2))  # doctest: +SKIP
+"""
+
+from . import modeling  # noqa: F401  (registers the pruned-model types with the Auto classes)
+from .allocation import available_allocations, register_allocation
+from .architectures import get_architecture_spec, register_architecture, supported_architectures
+from .configuration import HyWIAConfig
+from .importance import available_importances, register_importance
+from .modeling import save_pruned_model, to_original_architecture
+from .pruner import HyWIAPruner, count_parameters
+from .summary import PruningSummary
+from .version import __version__
+
+__all__ = [
+    "HyWIAConfig",
+    "HyWIAPruner",
+    "PruningSummary",
+    "__version__",
+    "available_allocations",
+    "available_importances",
+    "count_parameters",
+    "get_architecture_spec",
+    "register_allocation",
+    "register_architecture",
+    "register_importance",
+    "save_pruned_model",
+    "supported_architectures",
+    "to_original_architecture",
+]

@@ -1,0 +1,93 @@
+"""Unit specs: which rows and columns of which projections form one prunable unit, per model family."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+ATTENTION = "attention"
+MLP = "mlp"
+UNIT_KINDS = (ATTENTION, MLP)
+
+
+@dataclass(frozen=True)
+class UnitMember:
+    """One projection that a group of units runs through.
+
+    `unit_of[i]` is the unit that row i (`dim=0`, with bias entry i) or column i (`dim=1`) of the weight belongs
+    to; -1 marks rows/columns that belong to no unit and are always kept (e.g. shared K/V rows when only query
+    heads are pruned).
+    """
+
+    path: str
+    dim: int
+    unit_of: torch.Tensor
+
+
+@dataclass
+class UnitGroup:
+    """The prunable units of one kind (attention or MLP) in one decoder layer.
+
+    `blocks[u]` is the block of unit u where every block must lose the same number of units (query heads inside
+    the KV groups they share); None when units are free.
+    """
+
+    layer: int
+    kind: str
+    num_units: int
+    members: list[UnitMember]
+    params_per_unit: int
+    blocks: torch.Tensor | None = None
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.layer, self.kind)
+
+    @property
+    def mask_member(self) -> UnitMember:
+        """The input columns of the output projection: where a unit's output can be scaled (soft masks)."""
+        return next(member for member in self.members if member.dim == 1)
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """What optimum-hywia knows about one model family: one entry of the table in `registry.py`."""
+
+    family: str
+    architectures: tuple[str, ...]
+    layers_path: str
+    unit_groups: Callable[[nn.Module, int, object, str], list[UnitGroup]]
+    read_widths: Callable[[nn.Module], dict]
+    set_widths: Callable[[nn.Module, dict], None]
+    gqa_modes: tuple[str, ...] = ("kv_group", "query_heads")
+    notes: str = field(default="", compare=False)
+
+    def layers(self, model: nn.Module) -> nn.ModuleList:
+        module = model
+        for name in self.layers_path.split("."):
+            module = getattr(module, name)
+        return module
+
+
+def rows_per_unit(num_units: int, rows_each: int) -> torch.Tensor:
+    """unit_of for a projection whose rows are laid out unit after unit, `rows_each` rows per unit."""
+    return torch.arange(num_units).repeat_interleave(rows_each)
+
+
+def member_module(layer: nn.Module, member: UnitMember) -> nn.Linear:
+    return layer.get_submodule(member.path)
+
+
+def params_per_unit(layer: nn.Module, members: list[UnitMember], num_units: int) -> int:
+    """Weights (and bias entries) removed with one unit, counted from the members' real shapes."""
+    total = 0
+    for member in members:
+        linear = member_module(layer, member)
+        in_units = int((member.unit_of >= 0).sum())
+        total += in_units * linear.weight.shape[1 - member.dim]
+        if member.dim == 0 and linear.bias is not None:
+            total += in_units
+    return total // num_units

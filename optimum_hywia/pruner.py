@@ -1,0 +1,144 @@
+"""HyWIAPruner: calibrate → score → allocate and select → surgery → pruned-model type."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from .allocation import plan_pruning
+from .architectures import UNIT_KINDS, get_architecture_spec
+from .configuration import CONFIG_NAME, HyWIAConfig
+from .importance import ScoringContext, get_importance
+from .modeling import save_pruned_model, to_pruned_model
+from .summary import PruningSummary
+from .surgery import apply_plan
+from .version import __version__
+
+CalibrationInput = torch.Tensor | Iterable[Any] | None
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Parameters of `model`, tied weights counted once."""
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def calibration_batches(data: CalibrationInput, batch_size: int = 4) -> list[torch.Tensor]:
+    """Normalise calibration input to a list of LongTensor batches [b, L].
+
+    Accepts a LongTensor [N, L] (split into batches) or an iterable of batches, each a LongTensor or a mapping
+    with `input_ids`.
+    """
+    if isinstance(data, torch.Tensor):
+        if data.dim() != 2 or data.dtype != torch.long:
+            raise ValueError(f"Calibration tensor must be a LongTensor [N, L], got {data.dtype} {tuple(data.shape)}.")
+        return list(data.split(batch_size))
+    batches = []
+    for batch in data:
+        ids = batch["input_ids"] if isinstance(batch, dict) or hasattr(batch, "keys") else batch
+        ids = torch.as_tensor(ids)
+        batches.append(ids.unsqueeze(0) if ids.dim() == 1 else ids)
+    if not batches:
+        raise ValueError("Calibration data is empty.")
+    return batches
+
+
+class HyWIAPruner:
+    """Structured pruning of a causal LM in place.
+
+    Example:
+        >>> from optimum_hywia import HyWIAConfig, HyWIAPruner
+        >>> pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.2))  # doctest: +SKIP
+        >>> model = pruner.prune(model, tokenizer=tokenizer)  # doctest: +SKIP
+        >>> print(pruner.summary)  # doctest: +SKIP
+        >>> pruner.save_pretrained(model, "pruned", tokenizer=tokenizer)  # doctest: +SKIP
+    """
+
+    def __init__(self, config: HyWIAConfig | None = None, **config_kwargs: Any):
+        if config is not None and config_kwargs:
+            raise ValueError("Pass either a HyWIAConfig or keyword arguments for one, not both.")
+        self.config = config if config is not None else HyWIAConfig(**config_kwargs)
+        self.summary: PruningSummary | None = None
+
+    def prune(self, model: nn.Module, calibration_data: CalibrationInput = None, tokenizer: Any = None) -> nn.Module:
+        """Prune `model` in place and return it as the pruned-model type; `self.summary` says what changed."""
+        config = self.config
+        spec = get_architecture_spec(model)
+        context = self.scoring_context(model, calibration_data, tokenizer)
+        params_before = count_parameters(model)
+        widths_before = [spec.read_widths(layer) for layer in context.layers]
+        scores = get_importance(config.importance).score(context)
+        plan = plan_pruning(context.groups, scores, config.scope, config.pruning_ratio, config.min_units_per_layer)
+        widths_after = apply_plan(model, spec, context.groups, plan)
+        pruned_layers = sorted({group.layer for group in context.groups})
+        to_pruned_model(model, widths_after, self._metadata(model, pruned_layers))
+        self.summary = PruningSummary(
+            params_before, count_parameters(model), widths_before, widths_after, pruned_layers
+        )
+        model.config.hywia.update(params_before=params_before, params_after=self.summary.params_after)
+        return model
+
+    def scoring_context(self, model: nn.Module, calibration_data: CalibrationInput, tokenizer: Any) -> ScoringContext:
+        """The unit groups of the pruned layers and, when the criterion needs it, the calibration batches."""
+        config = self.config
+        spec = get_architecture_spec(model)
+        layers = spec.layers(model)
+        kinds = [kind for kind, wanted in zip(UNIT_KINDS, (config.prune_attention, config.prune_mlp)) if wanted]
+        groups = [
+            group
+            for index in config.pruned_layers(len(layers))
+            for group in spec.unit_groups(layers[index], index, model.config, config.gqa_mode)
+            if group.kind in kinds
+        ]
+        calibration = None
+        if get_importance(config.importance).needs_calibration:
+            calibration = calibration_batches(self._calibration_input(calibration_data, tokenizer))
+        return ScoringContext(model, layers, groups, config, calibration)
+
+    def _calibration_input(self, calibration_data: CalibrationInput, tokenizer: Any) -> CalibrationInput:
+        if calibration_data is not None:
+            return calibration_data
+        if tokenizer is None:
+            raise ValueError(
+                f"Importance `{self.config.importance}` needs calibration data: pass `calibration_data` (token ids) "
+                "or a `tokenizer` to sample from `config.calibration_data`."
+            )
+        from .data import load_calibration_data
+
+        config = self.config
+        return load_calibration_data(
+            config.calibration_data, tokenizer, config.num_calibration_samples, config.calibration_seq_len, config.seed
+        )
+
+    def _metadata(self, model: nn.Module, pruned_layers: list[int]) -> dict[str, Any]:
+        config = self.config
+        return {
+            "optimum_hywia_version": __version__,
+            "base_model": getattr(model.config, "_name_or_path", None) or None,
+            "importance": config.importance,
+            "pruning_ratio": config.pruning_ratio,
+            "scope": config.scope,
+            "gqa_mode": config.gqa_mode,
+            "pruned_layers": pruned_layers,
+        }
+
+    def save_pretrained(
+        self,
+        model: nn.Module,
+        save_directory: str | os.PathLike,
+        tokenizer: Any = None,
+        as_original_architecture: bool = False,
+    ) -> None:
+        """Save the pruned model (safetensors), its tokenizer and `hywia_config.json`, atomically."""
+        import json
+
+        recipe = {**self.config.to_dict(), "optimum_hywia_version": __version__}
+        save_pruned_model(
+            model,
+            save_directory,
+            tokenizer=tokenizer,
+            as_original_architecture=as_original_architecture,
+            extra_files={CONFIG_NAME: json.dumps(recipe, indent=2, sort_keys=True) + "\n"},
+        )
