@@ -1,0 +1,31 @@
+"""Shared fixtures: tiny randomly initialised models of every supported family, built in the test."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny_models import TINY_FAMILIES, tiny_model  # noqa: E402
+
+
+@pytest.fixture(params=sorted(TINY_FAMILIES))
+def family(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def calibration_ids() -> torch.Tensor:
+    return torch.randint(0, 96, (4, 16), generator=torch.Generator().manual_seed(1))
+
+
+@pytest.fixture
+def make_tiny_model():
+    return tiny_model

@@ -1,0 +1,66 @@
+import json
+
+import pytest
+
+from optimum_hywia import HyWIAConfig
+from optimum_hywia.configuration import CONFIG_NAME
+
+BAD_VALUES = [
+    ("pruning_ratio", 1.0, "pruning_ratio"),
+    ("pruning_ratio", -0.1, "pruning_ratio"),
+    ("pruning_ratio", "0.2", "pruning_ratio"),
+    ("pruning_ratio", True, "pruning_ratio"),
+    ("importance", "nope", "importance"),
+    ("prune_attention", "yes", "prune_attention"),
+    ("prune_mlp", 1, "prune_mlp"),
+    ("skip_first_layers", -1, "skip_first_layers"),
+    ("skip_last_layers", 1.5, "skip_last_layers"),
+    ("scope", "model", "scope"),
+    ("gqa_mode", "heads", "gqa_mode"),
+    ("min_units_per_layer", 0, "min_units_per_layer"),
+    ("calibration_data", "", "calibration_data"),
+    ("num_calibration_samples", 0, "num_calibration_samples"),
+    ("calibration_seq_len", 1, "calibration_seq_len"),
+    ("seed", -3, "seed"),
+]
+
+
+@pytest.mark.parametrize("field,value,named", BAD_VALUES)
+def test_bad_value_names_field_and_value(field, value, named):
+    with pytest.raises(ValueError) as error:
+        HyWIAConfig(**{field: value})
+    message = str(error.value)
+    assert f"`{named}`" in message and repr(value) in message
+
+
+def test_choice_errors_list_what_is_allowed():
+    with pytest.raises(ValueError, match="layer.*global"):
+        HyWIAConfig(scope="model")
+    with pytest.raises(ValueError, match="magnitude_l1"):
+        HyWIAConfig(importance="nope")
+
+
+def test_default_layer_range_scales_with_depth():
+    config = HyWIAConfig()
+    assert config.pruned_layers(32) == list(range(4, 30))  # LLM-Pruner: first 4 and last 2 of 32 kept
+    assert config.pruned_layers(30) == list(range(3, 28))
+    assert HyWIAConfig(skip_first_layers=0, skip_last_layers=0).pruned_layers(4) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="leave no layer"):
+        HyWIAConfig(skip_first_layers=2, skip_last_layers=2).pruned_layers(4)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    config = HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l2", scope="global", seed=7)
+    path = config.save_pretrained(tmp_path)
+    assert path.name == CONFIG_NAME
+    stored = json.loads(path.read_text())
+    assert list(stored) == sorted(stored) and "optimum_hywia_version" in stored
+    assert HyWIAConfig.from_pretrained(tmp_path) == config
+    assert HyWIAConfig.from_pretrained(path) == config
+
+
+def test_unknown_field_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="pruning_ration"):
+        HyWIAConfig.from_dict({"pruning_ration": 0.3})
+    with pytest.raises(FileNotFoundError):
+        HyWIAConfig.from_pretrained(tmp_path)

@@ -1,0 +1,125 @@
+"""Non-uniform pruning → save → load by name in a fresh process (with and without the package) → same logits."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from optimum_hywia import HyWIAConfig, HyWIAPruner, save_pruned_model
+from optimum_hywia.configuration import CONFIG_NAME
+
+from tiny_models import VOCAB
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+INPUT = torch.randint(0, VOCAB, (2, 9), generator=torch.Generator().manual_seed(5))
+
+LOAD_SCRIPT = """
+import sys
+from pathlib import Path
+if {block_package}:
+    sys.modules["optimum_hywia"] = None  # as if optimum-hywia were not installed
+else:
+    import optimum_hywia  # noqa: F401
+import torch
+from safetensors.torch import save_file
+from transformers import AutoModelForCausalLM
+model = AutoModelForCausalLM.from_pretrained({path!r}, trust_remote_code={remote})
+ids = torch.tensor({ids})
+with torch.no_grad():
+    logits = model(ids).logits
+generated = model.generate(ids[:1, :4], max_new_tokens=5, do_sample=False, use_cache=True)
+save_file({{"logits": logits.contiguous(), "generated": generated}}, {out!r})
+print(type(model).__module__, type(model).__name__)
+"""
+
+
+def load_in_fresh_process(path: Path, out: Path, block_package: bool) -> str:
+    script = LOAD_SCRIPT.format(
+        block_package=block_package, path=str(path), remote=block_package, ids=INPUT.tolist(), out=str(out)
+    )
+    env = {"PYTHONPATH": "" if block_package else str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def pruned_non_uniform(make_tiny_model, family):
+    pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.5, scope="global", skip_first_layers=1, skip_last_layers=0))
+    model = pruner.prune(make_tiny_model(family, seed=4))
+    widths = model.config.layer_widths
+    assert any(w != widths[0] for w in widths), "the test needs non-uniform widths"
+    return model, pruner
+
+
+@pytest.mark.parametrize("block_package", [False, True], ids=["installed", "remote_code"])
+def test_load_by_name_in_fresh_process(pruned_non_uniform, tmp_path, block_package):
+    model, pruner = pruned_non_uniform
+    pruner.save_pretrained(model, tmp_path / "pruned")
+    files = {p.name for p in (tmp_path / "pruned").iterdir()}
+    assert {"model.safetensors", "config.json", "modeling_hywia.py", CONFIG_NAME} <= files
+    assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in files)
+    loaded_by = load_in_fresh_process(tmp_path / "pruned", tmp_path / "out.safetensors", block_package)
+    expected_module = "transformers_modules" if block_package else "optimum_hywia.modeling.modeling_hywia"
+    assert loaded_by.startswith(expected_module)
+    result = load_file(tmp_path / "out.safetensors")
+    with torch.no_grad():
+        assert torch.equal(result["logits"], model(INPUT).logits)
+    expected = model.generate(INPUT[:1, :4], max_new_tokens=5, do_sample=False, use_cache=True)
+    assert torch.equal(result["generated"], expected)
+
+
+def test_config_records_widths_and_recipe(pruned_non_uniform, tmp_path):
+    model, pruner = pruned_non_uniform
+    pruner.save_pretrained(model, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model_type"].startswith("hywia_")
+    assert config["layer_widths"] == model.config.layer_widths
+    assert config["auto_map"]["AutoModelForCausalLM"].startswith("modeling_hywia.")
+    assert config["hywia"]["pruning_ratio"] == 0.5
+    assert config["hywia"]["params_after"] == pruner.summary.params_after
+    assert HyWIAConfig.from_pretrained(tmp_path) == pruner.config
+
+
+def test_uniform_widths_save_as_original_architecture(make_tiny_model, tmp_path):
+    pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.5, skip_first_layers=0, skip_last_layers=0))
+    model = pruner.prune(make_tiny_model("llama_gqa"))
+    pruner.save_pretrained(model, tmp_path / "plain", as_original_architecture=True)
+    config = json.loads((tmp_path / "plain/config.json").read_text())
+    assert config["model_type"] == "llama" and "auto_map" not in config and "layer_widths" not in config
+    assert config["intermediate_size"] == 20 and config["num_key_value_heads"] == 1 and config["head_dim"] == 8
+    assert type(model).__name__ == "HyWIALlamaForCausalLM"  # the in-memory model is left as it was
+    loaded_by = load_in_fresh_process(tmp_path / "plain", tmp_path / "out.safetensors", block_package=True)
+    assert loaded_by.endswith("LlamaForCausalLM") and "transformers.models.llama" in loaded_by
+    with torch.no_grad():
+        assert torch.equal(load_file(tmp_path / "out.safetensors")["logits"], model(INPUT).logits)
+
+
+def test_non_uniform_widths_refuse_original_architecture_and_write_nothing(pruned_non_uniform, tmp_path):
+    model, pruner = pruned_non_uniform
+    with pytest.raises(ValueError, match="same widths"):
+        pruner.save_pretrained(model, tmp_path / "plain", as_original_architecture=True)
+    assert not (tmp_path / "plain").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_failed_save_leaves_the_previous_save_intact(pruned_non_uniform, tmp_path, monkeypatch):
+    model, pruner = pruned_non_uniform
+    target = tmp_path / "pruned"
+    pruner.save_pretrained(model, target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+
+    def broken_save(directory, **kwargs):
+        (Path(directory) / "model.safetensors").write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model, "save_pretrained", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_pruned_model(model, target)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["pruned"]

@@ -1,0 +1,42 @@
+"""Tiny random models shaped like each supported family (head counts, KV heads, biases, tied embeddings)."""
+
+from __future__ import annotations
+
+import torch
+from transformers import (
+    LlamaConfig,
+    LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
+
+VOCAB = 96
+_COMMON = dict(vocab_size=VOCAB, hidden_size=48, intermediate_size=40, num_hidden_layers=4, max_position_embeddings=64)
+
+TINY_FAMILIES = {
+    # Llama-1/2 and Vicuna: multi-head attention, untied embeddings
+    "llama_mha": (LlamaConfig, LlamaForCausalLM, dict(num_attention_heads=6, num_key_value_heads=6)),
+    # Llama-3 / SmolLM2: grouped-query attention, tied embeddings, larger rope theta
+    "llama_gqa": (
+        LlamaConfig,
+        LlamaForCausalLM,
+        dict(num_attention_heads=6, num_key_value_heads=2, tie_word_embeddings=True,
+             rope_parameters={"rope_type": "default", "rope_theta": 500000.0}),
+    ),
+    "mistral": (MistralConfig, MistralForCausalLM, dict(num_attention_heads=6, num_key_value_heads=2, head_dim=8)),
+    # Qwen2: biases on q/k/v, none on o_proj
+    "qwen2": (Qwen2Config, Qwen2ForCausalLM, dict(num_attention_heads=6, num_key_value_heads=3)),
+}
+
+
+def tiny_model(family: str, seed: int = 0, **overrides) -> torch.nn.Module:
+    config_class, model_class, extra = TINY_FAMILIES[family]
+    torch.manual_seed(seed)
+    model = model_class(config_class(**{**_COMMON, **extra, **overrides}))
+    with torch.no_grad():  # non-zero biases, so a wrongly sliced bias shows up in the logits
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear) and module.bias is not None:
+                module.bias.normal_(0, 0.1)
+    return model.eval()
