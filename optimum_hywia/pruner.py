@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Iterable
 
@@ -130,15 +131,14 @@ class HyWIAPruner:
         save_directory: str | os.PathLike,
         tokenizer: Any = None,
         as_original_architecture: bool = False,
+        extra_files: dict[str, str] | None = None,
     ) -> None:
-        """Save the pruned model (safetensors), its tokenizer and `hywia_config.json`, atomically."""
-        import json
-
+        """Save the pruned model (safetensors), its tokenizer, `hywia_config.json` and `extra_files`, atomically."""
         recipe = {**self.config.to_dict(), "optimum_hywia_version": __version__}
         save_pruned_model(
             model,
             save_directory,
             tokenizer=tokenizer,
             as_original_architecture=as_original_architecture,
-            extra_files={CONFIG_NAME: json.dumps(recipe, indent=2, sort_keys=True) + "\n"},
+            extra_files={CONFIG_NAME: json.dumps(recipe, indent=2, sort_keys=True) + "\n", **(extra_files or {})},
         )

@@ -1,0 +1,40 @@
+"""The standalone `hywia` command (the same subcommands as `optimum-cli hywia`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .prune import add_prune_arguments, run_prune
+
+SUBCOMMANDS = {
+    "prune": ("Prune a causal LM with HyWIA and save it.", add_prune_arguments, run_prune),
+}
+
+
+def build_parser(prog: str = "hywia") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Structured pruning of LLMs with HyWIA.")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_arguments, run) in SUBCOMMANDS.items():
+        subparser = subparsers.add_parser(name, help=help_text, description=help_text)
+        add_arguments(subparser)
+        subparser.set_defaults(run=run)
+    return parser
+
+
+def run_reporting_errors(run, args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Run a subcommand; bad input becomes one `error:` line and exit status 2, as argparse does."""
+    try:
+        run(args)
+    except (ValueError, FileNotFoundError, ImportError) as error:
+        parser.error(str(error))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run_reporting_errors(args.run, args, parser)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,77 @@
+"""`prune`: load a model, measure it, prune it, measure again, save it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .arguments import add_config_arguments, config_from_arguments
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def add_prune_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="Hub id, local folder or `builtin:smollm2-135m`.")
+    parser.add_argument("--output", required=True, help="Folder to save the pruned model in.")
+    parser.add_argument("--config", help="A hywia_config.json (or folder holding one) to start from.")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32", help="Dtype to load and prune in.")
+    parser.add_argument("--eval-data", default="builtin:prideprejudice", help="Held-out text for perplexity.")
+    parser.add_argument("--eval-windows", type=int, default=50, help="128-token windows for perplexity; 0 skips it.")
+    parser.add_argument(
+        "--save-as-original-architecture",
+        action="store_true",
+        help="Save as the plain original class (only when every layer keeps the same widths).",
+    )
+    add_config_arguments(parser)
+
+
+def _measure(model, tokenizer, args) -> float | None:
+    if args.eval_windows <= 0:
+        return None
+    from ..evaluation import perplexity
+
+    return perplexity(model, tokenizer, args.eval_data, seq_len=128, max_windows=args.eval_windows)
+
+
+def results_table(rows: list[tuple[str, int, float | None]]) -> str:
+    lines = ["| model | parameters | perplexity |", "|---|---|---|"]
+    for name, params, ppl in rows:
+        lines.append(f"| {name} | {params:,} | {'-' if ppl is None else f'{ppl:.2f}'} |")
+    return "\n".join(lines)
+
+
+def run_prune(args: argparse.Namespace) -> dict:
+    """Run the prune command; returns the results it also prints and saves as `hywia_results.json`."""
+    import torch
+
+    from ..configuration import HyWIAConfig
+    from ..data import load_model_and_tokenizer
+    from ..pruner import HyWIAPruner, count_parameters
+
+    base = HyWIAConfig.from_pretrained(args.config) if args.config else None
+    config = config_from_arguments(args, base)  # validated before anything is loaded or written
+    model, tokenizer = load_model_and_tokenizer(args.model, dtype=getattr(torch, args.dtype))
+    params_dense, ppl_dense = count_parameters(model), _measure(model, tokenizer, args)
+    pruner = HyWIAPruner(config)
+    model = pruner.prune(model, tokenizer=tokenizer)
+    print(pruner.summary.to_table())
+    ppl_pruned = _measure(model, tokenizer, args)
+    table = results_table([("dense", params_dense, ppl_dense), ("pruned", pruner.summary.params_after, ppl_pruned)])
+    results = {
+        "model": args.model,
+        "eval_data": args.eval_data,
+        "eval_windows": args.eval_windows,
+        "dense": {"params": params_dense, "perplexity": ppl_dense},
+        "pruned": {"params": pruner.summary.params_after, "perplexity": ppl_pruned},
+        "summary": pruner.summary.to_dict(),
+    }
+    pruner.save_pretrained(
+        model,
+        args.output,
+        tokenizer=tokenizer,
+        as_original_architecture=args.save_as_original_architecture,
+        extra_files={"hywia_results.json": json.dumps(results, indent=2) + "\n"},
+    )
+    print(f"\n{table}\n\nSaved to {Path(args.output).resolve()}")
+    return results
