@@ -13,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).parent))
 
+from hub_server import LocalHub, hub_server, local_hub  # noqa: E402,F401  (re-exports the fixture)
 from tiny_models import TINY_FAMILIES, tiny_model  # noqa: E402
 
 

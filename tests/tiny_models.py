@@ -40,3 +40,26 @@ def tiny_model(family: str, seed: int = 0, **overrides) -> torch.nn.Module:
             if isinstance(module, torch.nn.Linear) and module.bias is not None:
                 module.bias.normal_(0, 0.1)
     return model.eval()
+
+
+def tiny_tokenizer():
+    """A character-level fast tokenizer over printable ASCII, built offline (ids < VOCAB)."""
+    import string
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    chars = sorted(set(string.printable) - set("\x0b\x0c\r"))[: VOCAB - 2]
+    vocab = {"<unk>": 0, "<eos>": 1, **{c: i + 2 for i, c in enumerate(chars)}}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", eos_token="<eos>")
+
+
+def save_tiny_checkpoint(folder, family: str = "llama_gqa", seed: int = 0):
+    """A tiny model and its tokenizer saved like a Hub checkpoint, for CLI and Hub tests."""
+    model = tiny_model(family, seed=seed)
+    model.save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    return model
