@@ -1,7 +1,9 @@
 """Importance criteria: callables giving one score per prunable unit, found by name in a registry."""
 
-from . import magnitude  # noqa: F401  (registers the data-free criteria)
+from . import activations, magnitude, taylor  # noqa: F401  (register the criteria)
+from .activations import activation_statistics, compensation_bias, flap_bias_compensation
 from .base import Criterion, Scores, ScoringContext, scatter_to_units, unit_sums
+from .gradients import fine_grained_densities, taylor_statistics
 from .registry import ImportanceCriterion, available_importances, get_importance, register_importance
 
 __all__ = [
@@ -9,9 +11,14 @@ __all__ = [
     "ImportanceCriterion",
     "Scores",
     "ScoringContext",
+    "activation_statistics",
     "available_importances",
+    "compensation_bias",
+    "fine_grained_densities",
+    "flap_bias_compensation",
     "get_importance",
     "register_importance",
     "scatter_to_units",
+    "taylor_statistics",
     "unit_sums",
 ]

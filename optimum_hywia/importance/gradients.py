@@ -1,0 +1,259 @@
+"""Gradient statistics of the calibration causal-LM loss, reduced to per-unit Taylor scores.
+
+One pass over the calibration batches accumulates, for every weight (and bias entry) of every member projection of
+the pruned groups, g = Σ_batches ∇ loss_b (loss_b: mean token loss of batch b, labels = input ids). With
+`second_order=True` every sequence gets its own backward pass, giving F = mean over sequences of (∇ loss_s)²
+(diagonal Fisher); g is then assembled from the same per-sequence gradients as Σ_b (1/|b|) Σ_{s∈b} ∇ loss_s, which
+equals the batch gradient up to rounding (every sequence of a [b, L] batch has the same number of tokens).
+
+Per weight k: s_k = w_k·g_k (first order) or s_k = w_k·g_k − ½·w_k²·F_k (second order). Per unit u (suffix 1 or 2
+for the order):
+- `fine`: Σ_{k∈u} |s_k| — every weight judged alone (LLM-Pruner "element-wise").
+- `vector`: for each member, |Σ s| over each row (dim 0, bias entry added into its row) or column (dim 1), summed
+  over the unit's rows/columns (LLM-Pruner "vector-wise").
+- `group`: |Σ_{k∈u} s_k| over all members together — the Taylor estimate of the loss change of removing u.
+- `abs_saliency_sample` (first order): a seeded uniform sample (with replacement, sorted positions; the exact values
+  when the group has at most `SAMPLE_SIZE` of them) of the per-weight |w·g| of the group's unit weights and bias
+  entries, and `num_weights`, how many there are. Pooled over groups, each sampled value standing for
+  num_weights / len(sample) weights, it estimates the per-layer density that a global ranking of individual weights
+  by |w·g| would keep: see `fine_grained_densities`.
+
+Scoring never changes the model: gradients come from `torch.autograd.grad` (no `.grad` is written), only the member
+weights require grad during the pass, and training mode and `requires_grad` flags are restored afterwards.
+"""
+
+from __future__ import annotations
+
+import zlib
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..architectures import UnitGroup, UnitMember, member_module
+from .base import GroupKey, ScoringContext, scatter_to_units
+
+TAYLOR_KEY = "taylor"
+TAYLOR2_KEY = "taylor2"
+SAMPLE_SIZE = 65536
+ACCUMULATION_DTYPE = torch.float32  # per-weight g and F buffers; per-unit statistics are float64
+
+Statistics = dict[GroupKey, dict[str, torch.Tensor]]
+
+
+def _member_parameters(context: ScoringContext) -> list[nn.Parameter]:
+    """Weights and biases of every member projection of the pruned groups, each once."""
+    params: dict[int, nn.Parameter] = {}
+    for group in context.groups:
+        layer = context.layer_of(group)
+        for member in group.members:
+            linear = member_module(layer, member)
+            params.setdefault(id(linear.weight), linear.weight)
+            if member.dim == 0 and linear.bias is not None:
+                params.setdefault(id(linear.bias), linear.bias)
+    return list(params.values())
+
+
+@contextmanager
+def _gradient_scope(model: nn.Module, params: list[nn.Parameter]) -> Iterator[None]:
+    """eval() mode, requires_grad on `params` only; both restored on exit."""
+    was_training = model.training
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        model.eval()
+        for p, _ in flags:
+            p.requires_grad_(False)
+        for p in params:
+            p.requires_grad_(True)
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+def input_device(model: nn.Module) -> torch.device:
+    """Where input ids go: the input embedding's device (the first parameter's when there is none)."""
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    return embeddings.weight.device if embeddings is not None else next(model.parameters()).device
+
+
+def calibration_loss(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
+    """Mean causal-LM token loss of one batch [b, L], labels = input ids."""
+    return model(input_ids=input_ids, labels=input_ids, use_cache=False).loss
+
+
+def _gradients(loss: torch.Tensor, params: list[nn.Parameter]) -> list[torch.Tensor | None]:
+    return list(torch.autograd.grad(loss, params, allow_unused=True))
+
+
+def accumulate_gradients(
+    context: ScoringContext, params: list[nn.Parameter], second_order: bool = False
+) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+    """Summed gradient g (and, with `second_order`, the diagonal Fisher F) of `params` over the calibration set."""
+    if not context.calibration:
+        raise ValueError("Gradient statistics need calibration batches (`context.calibration` is empty).")
+    model = context.model
+    device = input_device(model)
+    grads = [torch.zeros_like(p, dtype=ACCUMULATION_DTYPE) for p in params]
+    fisher = [torch.zeros_like(p, dtype=ACCUMULATION_DTYPE) for p in params] if second_order else None
+    samples = 0
+    desc = "Gradients (per sequence)" if second_order else "Gradients"
+    with _gradient_scope(model, params), torch.enable_grad():
+        for batch in tqdm(context.calibration, desc=desc, leave=False):
+            batch = batch.to(device)
+            if not second_order:
+                for acc, grad in zip(grads, _gradients(calibration_loss(model, batch), params)):
+                    if grad is not None:
+                        acc.add_(grad)
+                continue
+            for sequence in batch:
+                per_sample = _gradients(calibration_loss(model, sequence.unsqueeze(0)), params)
+                for acc, fish, grad in zip(grads, fisher, per_sample):
+                    if grad is not None:
+                        grad = grad.to(ACCUMULATION_DTYPE)
+                        acc.add_(grad, alpha=1.0 / len(batch))
+                        fish.addcmul_(grad, grad)
+                samples += 1
+    if fisher is not None:
+        for fish in fisher:
+            fish.div_(samples)
+    return grads, fisher
+
+
+def _group_generator(context: ScoringContext, group: UnitGroup) -> torch.Generator:
+    seed = zlib.crc32(f"{getattr(context.config, 'seed', 0)}/{group.layer}/{group.kind}".encode())
+    return torch.Generator().manual_seed(seed)
+
+
+def _unit_lines(member: UnitMember, device: torch.device) -> torch.Tensor | None:
+    """Positions of the rows/columns that belong to a unit; None when all do."""
+    inside = member.unit_of >= 0
+    return None if bool(inside.all()) else inside.nonzero().flatten().to(device)
+
+
+def _flat_unit_values(values: torch.Tensor, member: UnitMember, bias: torch.Tensor | None) -> torch.Tensor:
+    """Per-weight values of a member restricted to its unit rows/columns, flattened (bias entries appended)."""
+    lines = _unit_lines(member, values.device)
+    if lines is not None:
+        values = values.index_select(member.dim, lines)
+        bias = None if bias is None else bias.index_select(0, lines)
+    flat = values.reshape(-1)
+    return flat if bias is None else torch.cat([flat, bias])
+
+
+def _reduce_group(
+    group: UnitGroup,
+    layer: nn.Module,
+    buffers: dict[int, tuple[torch.Tensor, torch.Tensor | None]],
+    generator: torch.Generator,
+) -> dict[str, torch.Tensor]:
+    """Per-unit statistics of one group from the final per-weight g (and F) buffers, which are then dropped."""
+    second = any(fisher is not None for _, fisher in buffers.values())
+    orders = ("1", "2") if second else ("1",)
+    zeros = lambda: torch.zeros(group.num_units, dtype=torch.float64)  # noqa: E731
+    stats = {f"{name}{order}": zeros() for name in ("fine", "vector", "group") for order in orders}
+    # the sample's positions are drawn over the group's unit weights in member order, before any value is computed
+    counts = []
+    for member in group.members:
+        linear = member_module(layer, member)
+        lines = int((member.unit_of >= 0).sum())
+        has_bias = member.dim == 0 and linear.bias is not None
+        counts.append(lines * linear.weight.shape[1 - member.dim] + (lines if has_bias else 0))
+    total = sum(counts)
+    positions = (
+        torch.arange(total)
+        if total <= SAMPLE_SIZE
+        else torch.randint(total, (SAMPLE_SIZE,), generator=generator).sort().values
+    )
+    sample, start = [], 0
+    for member, count in zip(group.members, counts):
+        linear = member_module(layer, member)
+        weight = linear.weight.detach().to(ACCUMULATION_DTYPE)
+        g_w, f_w = buffers.pop(id(linear.weight))
+        has_bias = member.dim == 0 and linear.bias is not None
+        if has_bias:
+            bias = linear.bias.detach().to(ACCUMULATION_DTYPE)
+            g_b, f_b = buffers.pop(id(linear.bias))
+        saliency = {"1": weight * g_w}
+        bias_saliency = {"1": bias * g_b} if has_bias else {}
+        if second:
+            saliency["2"] = saliency["1"] - 0.5 * weight.square() * f_w
+            if has_bias:
+                bias_saliency["2"] = bias_saliency["1"] - 0.5 * bias.square() * f_b
+        for order in orders:
+            s = saliency[order]
+            signed = s.sum(dim=1 - member.dim, dtype=torch.float64)
+            absolute = s.abs().sum(dim=1 - member.dim, dtype=torch.float64)
+            if has_bias:
+                signed = signed + bias_saliency[order].double()
+                absolute = absolute + bias_saliency[order].abs().double()
+            stats[f"fine{order}"] += scatter_to_units(absolute, member, group.num_units).cpu()
+            stats[f"vector{order}"] += scatter_to_units(signed.abs(), member, group.num_units).cpu()
+            stats[f"group{order}"] += scatter_to_units(signed, member, group.num_units).cpu()
+        mine = positions[(positions >= start) & (positions < start + count)] - start
+        if len(mine):
+            flat = _flat_unit_values(saliency["1"].abs(), member, bias_saliency["1"].abs() if has_bias else None)
+            sample.append(flat[mine.to(flat.device)].double().cpu())
+        start += count
+        del saliency, bias_saliency
+    for order in orders:
+        stats[f"group{order}"] = stats[f"group{order}"].abs()
+    stats["abs_saliency_sample"] = torch.cat(sample) if sample else torch.zeros(0, dtype=torch.float64)
+    stats["num_weights"] = torch.tensor(total, dtype=torch.int64)
+    return stats
+
+
+def taylor_statistics(context: ScoringContext, second_order: bool = False) -> Statistics:
+    """Per-group Taylor statistics (module docstring), computed once per context and cached.
+
+    First order: keys `fine1`, `vector1`, `group1`, `abs_saliency_sample`, `num_weights`, cached under
+    `context.cache["taylor"]`. `second_order=True` runs per-sequence backward passes and returns those keys plus
+    `fine2`, `vector2`, `group2`, cached under `context.cache["taylor2"]` (the two passes are independent, so a
+    criterion's result does not depend on which criterion ran first).
+    """
+    key = TAYLOR2_KEY if second_order else TAYLOR_KEY
+    if key in context.cache:
+        return context.cache[key]
+    params = _member_parameters(context)
+    if not params:
+        context.cache[key] = {}
+        return context.cache[key]
+    grads, fisher = accumulate_gradients(context, params, second_order)
+    buffers = {
+        id(p): (g, None if fisher is None else f) for p, g, f in zip(params, grads, fisher or [None] * len(params))
+    }
+    del grads, fisher, params
+    statistics = {}
+    for group in context.groups:
+        statistics[group.key] = _reduce_group(group, context.layer_of(group), buffers, _group_generator(context, group))
+    context.cache[key] = statistics
+    return statistics
+
+
+def fine_grained_densities(statistics: Statistics, sparsity: float) -> dict[GroupKey, float]:
+    """Per-group density a global ranking of individual weights by |w·g| would keep at `sparsity`.
+
+    Pools every group's `abs_saliency_sample`, each value standing for num_weights / len(sample) weights, finds the
+    threshold below which a `sparsity` fraction of all weights falls, and returns each group's fraction of weights
+    at or above it (exact when every group's sample holds all its values).
+    """
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"`sparsity` must be in [0, 1), got {sparsity!r}.")
+    values, weights = [], []
+    for stats in statistics.values():
+        sample = stats["abs_saliency_sample"]
+        values.append(sample)
+        weights.append(torch.full_like(sample, float(stats["num_weights"]) / max(len(sample), 1)))
+    values, weights = torch.cat(values), torch.cat(weights)
+    order = torch.argsort(values, stable=True)
+    below = torch.cumsum(weights[order], 0)
+    cut = int(torch.searchsorted(below, sparsity * float(weights.sum()), right=True))
+    threshold = values[order[cut]] if cut < len(order) else float("inf")
+    return {
+        key: float((stats["abs_saliency_sample"] >= threshold).double().mean()) if len(stats["abs_saliency_sample"])
+        else 1.0
+        for key, stats in statistics.items()
+    }
