@@ -15,6 +15,9 @@ from .version import __version__
 CONFIG_NAME = "hywia_config.json"
 SCOPES = ("layer", "global")
 GQA_MODES = ("kv_group", "query_heads")
+FUSIONS = ("attention", "fixed")
+COARSE_READINGS = ("group", "vector")
+NORMALIZATIONS = ("rank", "mean")
 
 
 def _check_choice(name: str, value: Any, allowed: tuple | list) -> None:
@@ -25,6 +28,21 @@ def _check_choice(name: str, value: Any, allowed: tuple | list) -> None:
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_fraction(name: str, value: Any) -> None:
+    if not _is_number(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"`{name}` must be a number in [0, 1], got {value!r}.")
+
+
+def _check_positive(name: str, value: Any, allow_zero: bool = False) -> None:
+    if not _is_number(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"`{name}` must be a number {bound}, got {value!r}.")
 
 
 def _check_bool(name: str, value: Any) -> None:
@@ -80,10 +98,39 @@ class HyWIAConfig:
     num_calibration_samples: int = field(default=16, metadata={"help": "Number of calibration windows."})
     calibration_seq_len: int = field(default=128, metadata={"help": "Tokens per calibration window."})
     seed: int = field(default=0, metadata={"help": "Seed for calibration sampling and random choices."})
+    allocation: str | None = field(
+        default=None,
+        metadata={"help": "How many units each layer and kind loses (`available_allocations()`); None: `learned` "
+                  "for hywia with fusion `attention`, else `scope`."},
+    )
+    fusion: str = field(
+        default="attention",
+        metadata={"help": "hywia: `attention` (blend learned end to end) or `fixed` (blend = fusion_alpha)."},
+    )
+    fusion_alpha: float = field(default=0.5, metadata={"help": "Fixed fusion: weight of the fine-grained score."})
+    coarse: str = field(
+        default="group",
+        metadata={"help": "Coarse reading: `group` (|Σ w·g| over the unit) or `vector` (LLM-Pruner's per row/column)."},
+    )
+    taylor_order: int = field(default=1, metadata={"help": "Taylor saliency order for hywia: 1 or 2."})
+    score_normalization: str = field(
+        default="rank", metadata={"help": "Within-group normalisation of fine/coarse scores: `rank` or `mean`."}
+    )
+    fusion_steps: int = field(default=30, metadata={"help": "Training steps of the fusion attention."})
+    fusion_lr: float = field(default=0.05, metadata={"help": "Adam learning rate of the fusion attention."})
+    fusion_batch_size: int = field(default=4, metadata={"help": "Calibration windows per fusion step."})
+    fusion_holdout_samples: int = field(
+        default=4, metadata={"help": "Calibration windows held out of fusion training to pick the best step (0: off)."}
+    )
+    fusion_eval_every: int = field(default=5, metadata={"help": "Steps between held-out evaluations."})
+    temperature_start: float = field(default=0.1, metadata={"help": "Soft-mask temperature at the first step."})
+    temperature_end: float = field(default=0.005, metadata={"help": "Soft-mask temperature at the last step."})
+    budget_penalty: float = field(default=10.0, metadata={"help": "λ of the (mean mask − keep ratio)² penalty."})
+    kl_weight: float = field(default=0.0, metadata={"help": "Weight of the KL term to the dense model's logits."})
 
     def __post_init__(self) -> None:
         ratio = self.pruning_ratio
-        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio < 1.0:
+        if not _is_number(ratio) or not 0.0 <= ratio < 1.0:
             raise ValueError(f"`pruning_ratio` must be a number in [0, 1), got {ratio!r}.")
         from .importance import available_importances
 
@@ -101,6 +148,32 @@ class HyWIAConfig:
         _check_int("num_calibration_samples", self.num_calibration_samples, 1)
         _check_int("calibration_seq_len", self.calibration_seq_len, 2)
         _check_int("seed", self.seed, 0)
+        from .allocation import available_allocations
+
+        if self.allocation is not None:
+            _check_choice("allocation", self.allocation, available_allocations())
+        _check_choice("fusion", self.fusion, FUSIONS)
+        _check_fraction("fusion_alpha", self.fusion_alpha)
+        _check_choice("coarse", self.coarse, COARSE_READINGS)
+        _check_choice("taylor_order", self.taylor_order, (1, 2))
+        _check_choice("score_normalization", self.score_normalization, NORMALIZATIONS)
+        for name in ("fusion_steps", "fusion_holdout_samples"):
+            _check_int(name, getattr(self, name), 0)
+        for name in ("fusion_batch_size", "fusion_eval_every"):
+            _check_int(name, getattr(self, name), 1)
+        for name in ("fusion_lr", "temperature_start", "temperature_end"):
+            _check_positive(name, getattr(self, name))
+        for name in ("budget_penalty", "kl_weight"):
+            _check_positive(name, getattr(self, name), allow_zero=True)
+
+    @property
+    def resolved_allocation(self) -> str:
+        """The allocation used: `allocation` if set, else `learned` for the learned fusion, else `scope`."""
+        if self.allocation is not None:
+            return self.allocation
+        if self.importance == "hywia" and self.fusion == "attention":
+            return "learned"
+        return self.scope
 
     def pruned_layers(self, num_layers: int) -> list[int]:
         """Indices of the layers this config prunes in a model of `num_layers` decoder layers."""

@@ -71,14 +71,17 @@ class HyWIAPruner:
         params_before = count_parameters(model)
         widths_before = [spec.read_widths(layer) for layer in context.layers]
         scores = get_importance(config.importance).score(context)
-        plan = plan_pruning(context.groups, scores, config.scope, config.pruning_ratio, config.min_units_per_layer)
+        plan = plan_pruning(context, scores, config.resolved_allocation)
         widths_after = apply_plan(model, spec, context.groups, plan)
         pruned_layers = sorted({group.layer for group in context.groups})
         to_pruned_model(model, widths_after, self._metadata(model, pruned_layers))
+        extras = self._fusion_extras(context)
         self.summary = PruningSummary(
-            params_before, count_parameters(model), widths_before, widths_after, pruned_layers
+            params_before, count_parameters(model), widths_before, widths_after, pruned_layers, extras
         )
         model.config.hywia.update(params_before=params_before, params_after=self.summary.params_after)
+        if "learned_blend" in extras:
+            model.config.hywia["learned_blend"] = extras["learned_blend"]
         return model
 
     def scoring_context(self, model: nn.Module, calibration_data: CalibrationInput, tokenizer: Any) -> ScoringContext:
@@ -113,6 +116,16 @@ class HyWIAPruner:
             config.calibration_data, tokenizer, config.num_calibration_samples, config.calibration_seq_len, config.seed
         )
 
+    @staticmethod
+    def _fusion_extras(context: ScoringContext) -> dict[str, Any]:
+        """What the learned fusion chose, keyed `"<layer>.<kind>"` so it serialises to JSON."""
+        extras = {}
+        if "learned_blend" in context.cache:
+            extras["learned_blend"] = {f"{l}.{k}": b for (l, k), b in context.cache["learned_blend"].items()}
+        if "fusion_history" in context.cache:
+            extras["fusion_history"] = context.cache["fusion_history"]
+        return extras
+
     def _metadata(self, model: nn.Module, pruned_layers: list[int]) -> dict[str, Any]:
         config = self.config
         return {
@@ -121,6 +134,7 @@ class HyWIAPruner:
             "importance": config.importance,
             "pruning_ratio": config.pruning_ratio,
             "scope": config.scope,
+            "allocation": config.resolved_allocation,
             "gqa_mode": config.gqa_mode,
             "pruned_layers": pruned_layers,
         }

@@ -28,7 +28,7 @@ def masked_reference(dense, pruner_config):
     from optimum_hywia.importance import get_importance
 
     scores = get_importance(pruner_config.importance).score(context)
-    plan = plan_pruning(context.groups, scores, pruner_config.scope, pruner_config.pruning_ratio, 1)
+    plan = plan_pruning(context, scores, pruner_config.resolved_allocation)
     layers = get_architecture_spec(reference).layers(reference)
     with torch.no_grad():
         for group in context.groups:

@@ -1,10 +1,11 @@
 """Importance criteria: callables giving one score per prunable unit, found by name in a registry."""
 
-from . import activations, magnitude, taylor  # noqa: F401  (register the criteria)
 from .activations import activation_statistics, compensation_bias, flap_bias_compensation
 from .base import Criterion, Scores, ScoringContext, scatter_to_units, unit_sums
 from .gradients import fine_grained_densities, taylor_statistics
 from .registry import ImportanceCriterion, available_importances, get_importance, register_importance
+
+from . import activations, hywia, magnitude, taylor  # noqa: E402,F401  (register the criteria)
 
 __all__ = [
     "Criterion",

@@ -1,0 +1,194 @@
+"""End-to-end training of the granularity attention through soft masks on a frozen model.
+
+Per step: fused unit scores I(u) = α_f(u)·fine(u) + α_c(u)·coarse(u); learned removal fraction per (layer, kind)
+ρ(g) = Σ β_i(g)·view_i(g), scaled by one factor to the parameter budget; soft mask
+m(u) = sigmoid((1 − ρ̂(g) − P(u)) / T), with P(u) the soft rank of u from the top of its group. Loss = calibration
+LM loss (+ KL to the dense model) + λ·(param-weighted mean mask − keep ratio)². T anneals geometrically. Windows
+held out of training pick the best step by the loss of the *hard*-pruned model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..allocation import fractions_to_counts, params_budget, removable, select_kept_units
+from ..importance.base import GroupKey, ScoringContext
+from .attention import GranularityAttention
+from .masks import unit_output_masks
+
+REFERENCE_UNITS = 256
+
+
+@dataclass
+class FusionInputs:
+    """Per group: normalised fine and coarse scores, candidate removal fractions and query features."""
+
+    fine: dict[GroupKey, torch.Tensor]
+    coarse: dict[GroupKey, torch.Tensor]
+    views: dict[GroupKey, torch.Tensor]
+    queries: dict[GroupKey, torch.Tensor]
+
+
+@dataclass
+class FusionResult:
+    scores: dict[GroupKey, torch.Tensor]
+    removal: dict[GroupKey, float]
+    blend: dict[GroupKey, dict[str, float]]
+    history: list[dict] = field(default_factory=list)
+
+
+def fuse(attention: GranularityAttention, inputs: FusionInputs):
+    """Fused scores, learned removal fractions and the weights that made them, for every group."""
+    scores, removal, alphas, betas = {}, {}, {}, {}
+    for key, query in inputs.queries.items():
+        alpha = attention.unit_weights(query, inputs.fine[key], inputs.coarse[key])
+        scores[key] = alpha[:, 0] * inputs.fine[key].float() + alpha[:, 1] * inputs.coarse[key].float()
+        beta = attention.allocation_weights(query, inputs.views[key])
+        removal[key] = (beta * inputs.views[key].float()).sum()
+        alphas[key], betas[key] = alpha, beta
+    return scores, removal, alphas, betas
+
+
+def _budget_scale(context: ScoringContext, removal: dict[GroupKey, torch.Tensor]) -> float:
+    """The factor s with Σ_g min(s·ρ_g, cap_g)·units_g·params_g = budget (continuous, found by bisection)."""
+    groups, min_keep = context.groups, context.config.min_units_per_layer
+    budget = params_budget(groups, context.config.pruning_ratio)
+    caps = {g.key: removable(g, min_keep) / g.num_units for g in groups}
+
+    def removed(scale: float) -> float:
+        return sum(min(scale * float(removal[g.key].detach()), caps[g.key]) * g.num_units * g.params_per_unit for g in groups)
+
+    low, high = 0.0, 1.0
+    while removed(high) < budget and high < 1e6:
+        high *= 2
+    for _ in range(50):
+        middle = (low + high) / 2
+        low, high = (middle, high) if removed(middle) < budget else (low, middle)
+    return high
+
+
+def _reference_units(context: ScoringContext) -> dict[GroupKey, torch.Tensor]:
+    generator = torch.Generator().manual_seed(context.config.seed)
+    return {
+        g.key: torch.randperm(g.num_units, generator=generator)[:REFERENCE_UNITS] for g in context.groups
+    }
+
+
+def soft_masks(context, scores, removal, temperature: float, references) -> dict[GroupKey, torch.Tensor]:
+    scale = _budget_scale(context, removal)
+    masks = {}
+    for group in context.groups:
+        fused = scores[group.key]
+        reference = fused[references[group.key]]
+        soft_rank = torch.sigmoid((reference.unsqueeze(0) - fused.unsqueeze(1)) / temperature).mean(1)
+        keep = 1.0 - torch.clamp(scale * removal[group.key], max=removable(group, 1) / group.num_units)
+        masks[group.key] = torch.sigmoid((keep - soft_rank) / temperature)
+    return masks
+
+
+def hard_masks(context: ScoringContext, scores, removal) -> dict[GroupKey, torch.Tensor]:
+    counts = fractions_to_counts(context, {key: float(value) for key, value in removal.items()})
+    masks = {}
+    for group in context.groups:
+        kept = select_kept_units(group, scores[group.key].detach(), counts[group.key])
+        masks[group.key] = torch.zeros(group.num_units).index_fill_(0, kept, 1.0)
+    return masks
+
+
+@contextlib.contextmanager
+def _frozen(model):
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    was_training = model.training
+    model.eval()
+    try:
+        for parameter, _ in flags:
+            parameter.requires_grad_(False)
+        yield
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
+        model.train(was_training)
+
+
+def _lm_loss(model, batch: torch.Tensor, dense_logits: torch.Tensor | None, kl_weight: float) -> torch.Tensor:
+    output = model(input_ids=batch, labels=batch)
+    if dense_logits is None or kl_weight == 0:
+        return output.loss
+    kl = F.kl_div(F.log_softmax(output.logits, -1), F.log_softmax(dense_logits, -1), log_target=True,
+                  reduction="batchmean") / batch.shape[1]
+    return output.loss + kl_weight * kl
+
+
+def _holdout_loss(model, context, scores, removal, holdout: list[torch.Tensor]) -> float:
+    masks = hard_masks(context, scores, removal)
+    with torch.no_grad(), unit_output_masks(context, masks):
+        return sum(float(model(input_ids=b, labels=b).loss) for b in holdout) / len(holdout)
+
+
+def _split_calibration(context: ScoringContext) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    windows = torch.cat(context.calibration)
+    held = min(context.config.fusion_holdout_samples, len(windows) - 1)
+    size = context.config.fusion_batch_size
+    train, holdout = windows[: len(windows) - held], windows[len(windows) - held:]
+    return list(train.split(size)), list(holdout.split(size)) if held else []
+
+
+def _temperature(step: int, steps: int, start: float, end: float) -> float:
+    return start * (end / start) ** (step / max(steps - 1, 1))
+
+
+def train_fusion(context: ScoringContext, inputs: FusionInputs) -> FusionResult:
+    """Learn the granularity attention on the calibration windows; return the best fused scores and allocation."""
+    config, model = context.config, context.model
+    attention = GranularityAttention(seed=config.seed)
+    optimizer = torch.optim.Adam(attention.parameters(), lr=config.fusion_lr)
+    train, holdout = _split_calibration(context)
+    references, keep_target = _reference_units(context), 1.0 - config.pruning_ratio
+    weights = {g.key: g.num_units * g.params_per_unit for g in context.groups}
+    total_weight = sum(weights.values())
+    best, history = (float("inf"), copy.deepcopy(attention.state_dict()), -1), []
+    with _frozen(model):
+        for step in tqdm(range(config.fusion_steps + 1), desc="HyWIA fusion", leave=False):
+            if holdout and (step % config.fusion_eval_every == 0 or step == config.fusion_steps):
+                with torch.no_grad():
+                    scores, removal, _, _ = fuse(attention, inputs)
+                loss = _holdout_loss(model, context, scores, removal, holdout)
+                history.append({"step": step, "holdout_loss": loss})
+                if loss < best[0]:
+                    best = (loss, copy.deepcopy(attention.state_dict()), step)
+            if step == config.fusion_steps:
+                break
+            batch = train[step % len(train)]
+            temperature = _temperature(step, config.fusion_steps, config.temperature_start, config.temperature_end)
+            dense_logits = None
+            if config.kl_weight > 0:
+                with torch.no_grad():
+                    dense_logits = model(input_ids=batch).logits
+            scores, removal, _, _ = fuse(attention, inputs)
+            masks = soft_masks(context, scores, removal, temperature, references)
+            with unit_output_masks(context, masks):
+                loss = _lm_loss(model, batch, dense_logits, config.kl_weight)
+            kept = sum(masks[key].mean() * weights[key] for key in masks) / total_weight
+            loss = loss + config.budget_penalty * (kept - keep_target) ** 2
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            history.append({"step": step, "train_loss": float(loss.detach()), "temperature": temperature})
+    if holdout:
+        attention.load_state_dict(best[1])
+    with torch.no_grad():
+        scores, removal, alphas, betas = fuse(attention, inputs)
+    blend = {
+        key: {"fine": float(alphas[key][:, 0].mean()), "coarse": float(alphas[key][:, 1].mean()),
+              **{f"allocation_{name}": float(b) for name, b in zip(("uniform", "fine", "coarse"), betas[key])}}
+        for key in scores
+    }
+    history.append({"best_step": best[2]})
+    return FusionResult({k: v.double() for k, v in scores.items()}, {k: float(v) for k, v in removal.items()},
+                        blend, history)
