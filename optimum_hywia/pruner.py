@@ -12,7 +12,7 @@ from torch import nn
 from .allocation import plan_pruning
 from .architectures import UNIT_KINDS, get_architecture_spec
 from .configuration import CONFIG_NAME, HyWIAConfig
-from .importance import ScoringContext, get_importance
+from .importance import Scores, ScoringContext, get_importance
 from .modeling import save_pruned_model, to_pruned_model
 from .summary import PruningSummary
 from .surgery import apply_plan
@@ -65,13 +65,20 @@ class HyWIAPruner:
 
     def prune(self, model: nn.Module, calibration_data: CalibrationInput = None, tokenizer: Any = None) -> nn.Module:
         """Prune `model` in place and return it as the pruned-model type; `self.summary` says what changed."""
-        config = self.config
-        spec = get_architecture_spec(model)
         context = self.scoring_context(model, calibration_data, tokenizer)
+        scores = get_importance(self.config.importance).score(context)
+        return self.apply(model, context, scores)
+
+    def apply(self, model: nn.Module, context: ScoringContext, scores: Scores) -> nn.Module:
+        """Allocate, select and cut `model` from `scores` computed on `context` (the same model or an identical copy).
+
+        Splitting scoring from applying lets one scoring pass serve several allocations.
+        """
+        spec = get_architecture_spec(model)
+        layers = spec.layers(model)
         params_before = count_parameters(model)
-        widths_before = [spec.read_widths(layer) for layer in context.layers]
-        scores = get_importance(config.importance).score(context)
-        plan = plan_pruning(context, scores, config.resolved_allocation)
+        widths_before = [spec.read_widths(layer) for layer in layers]
+        plan = plan_pruning(context, scores, self.config.resolved_allocation)
         widths_after = apply_plan(model, spec, context.groups, plan)
         pruned_layers = sorted({group.layer for group in context.groups})
         to_pruned_model(model, widths_after, self._metadata(model, pruned_layers))
