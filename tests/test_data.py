@@ -79,7 +79,9 @@ def test_builtin_text_names():
     assert builtin_text("jargon") == read("jargon_heldout.txt")
     assert builtin_text("mixed") == builtin_text("austen") + "\n\n" + read("jargon_calibration.txt")
     assert builtin_domains("mixed") == [builtin_text("austen"), read("jargon_calibration.txt")]
-    assert set(BUILTIN_TEXTS) == {"austen", "mixed", "prideprejudice", "sensesensibility", "jargon"}
+    assert builtin_text("jargon_validation") == read("jargon_validation.txt")
+    assert set(BUILTIN_TEXTS) == {"austen", "mixed", "prideprejudice", "sensesensibility", "jargon",
+                                  "jargon_validation"}
 
 
 def test_builtin_text_unknown_name():
