@@ -1,4 +1,4 @@
-"""Tests for tests/hub_server.py: the real huggingface_hub / transformers clients, over real HTTP.
+"""Tests for tests/hub/: the real huggingface_hub / transformers clients, over real HTTP.
 
 Clients run in subprocesses (``LocalHub.run_python``) because huggingface_hub reads ``HF_ENDPOINT``
 at import time; each subprocess gets its own ``HF_HOME`` under ``tmp_path``. Every client snippet

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from .arguments import add_config_arguments, config_from_arguments
+from .push import add_hub_arguments, push_after_save
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -24,6 +25,7 @@ def add_prune_arguments(parser: argparse.ArgumentParser) -> None:
         help="Save as the plain original class (only when every layer keeps the same widths).",
     )
     add_config_arguments(parser)
+    add_hub_arguments(parser)
 
 
 def _measure(model, tokenizer, args) -> float | None:
@@ -74,4 +76,5 @@ def run_prune(args: argparse.Namespace) -> dict:
         extra_files={"hywia_results.json": json.dumps(results, indent=2) + "\n"},
     )
     print(f"\n{table}\n\nSaved to {Path(args.output).resolve()}")
+    push_after_save(args)
     return results

@@ -1,0 +1,100 @@
+"""Model-card metadata validation, as the local Hub's ``POST /api/validate-yaml`` applies it.
+
+See the package docstring (tests/hub/__init__.py) for exactly what is checked.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Same as huggingface_hub.repocard.REGEX_YAML_BLOCK.
+REGEX_YAML_BLOCK = re.compile(r"^(\s*---(?:\r\n|\r|\n))([\S\s]*?)((?:\r\n|\r|\n)---[ \t]*(\r\n|\n|$))")
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _check_model_index(model_index: Any) -> list[str]:
+    errors: list[str] = []
+    if not isinstance(model_index, list):
+        return [f'"model-index" must be a list, got {_type_name(model_index)}']
+    for i, entry in enumerate(model_index):
+        where = f"model-index[{i}]"
+        if not isinstance(entry, dict):
+            errors.append(f'"{where}" must be a mapping, got {_type_name(entry)}')
+            continue
+        if not isinstance(entry.get("name"), str):
+            errors.append(f'"{where}.name" is required and must be a string')
+        results = entry.get("results")
+        if not isinstance(results, list):
+            errors.append(f'"{where}.results" is required and must be a list, got {_type_name(results)}')
+            continue
+        for j, result in enumerate(results):
+            rwhere = f"{where}.results[{j}]"
+            if not isinstance(result, dict):
+                errors.append(f'"{rwhere}" must be a mapping, got {_type_name(result)}')
+                continue
+            task = result.get("task")
+            if not isinstance(task, dict) or not isinstance(task.get("type"), str):
+                errors.append(f'"{rwhere}.task.type" is required and must be a string')
+            dataset = result.get("dataset")
+            if not isinstance(dataset, dict):
+                errors.append(f'"{rwhere}.dataset" is required and must be a mapping')
+            else:
+                for key in ("name", "type"):
+                    if not isinstance(dataset.get(key), str):
+                        errors.append(f'"{rwhere}.dataset.{key}" is required and must be a string')
+            metrics = result.get("metrics")
+            if not isinstance(metrics, list) or not metrics:
+                errors.append(f'"{rwhere}.metrics" is required and must be a non-empty list')
+                continue
+            for k, metric in enumerate(metrics):
+                mwhere = f"{rwhere}.metrics[{k}]"
+                if not isinstance(metric, dict):
+                    errors.append(f'"{mwhere}" must be a mapping, got {_type_name(metric)}')
+                    continue
+                if not isinstance(metric.get("type"), str):
+                    errors.append(f'"{mwhere}.type" is required and must be a string')
+                if metric.get("value") is None:
+                    errors.append(f'"{mwhere}.value" is required')
+    return errors
+
+
+def validate_card_metadata(content: str, repo_type: str = "model") -> tuple[list[str], list[str], dict | None]:
+    """Validate the YAML metadata block of a repo card. Returns ``(errors, warnings, metadata)``.
+
+    See the module docstring for exactly what is checked.
+    """
+    import yaml  # hard dependency of huggingface_hub
+
+    match = REGEX_YAML_BLOCK.search(content)
+    if match is None:
+        return [], ["Empty or missing yaml metadata in repo card"], None
+    try:
+        metadata = yaml.safe_load(match.group(2))
+    except yaml.YAMLError as exc:
+        return [f"Invalid YAML in the metadata block: {' '.join(str(exc).split())}"], [], None
+    if metadata is None:
+        return [], ["Empty or missing yaml metadata in repo card"], None
+    if not isinstance(metadata, dict):
+        return [f"The metadata block must be a YAML mapping, got {_type_name(metadata)}"], [], None
+
+    errors: list[str] = []
+    if repo_type == "model":
+        if "license" in metadata and not isinstance(metadata["license"], str):
+            errors.append(f'"license" must be a string, got {_type_name(metadata["license"])}')
+        if "tags" in metadata and not is_str_list(metadata["tags"]):
+            errors.append(f'"tags" must be a list of strings, got {metadata["tags"]!r}')
+        if "base_model" in metadata:
+            base_model = metadata["base_model"]
+            if not (isinstance(base_model, str) or is_str_list(base_model)):
+                errors.append(f'"base_model" must be a string or a list of strings, got {base_model!r}')
+        if "model-index" in metadata:
+            errors.extend(_check_model_index(metadata["model-index"]))
+    return errors, [], metadata
