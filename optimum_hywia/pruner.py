@@ -81,7 +81,7 @@ class HyWIAPruner:
         plan = plan_pruning(context, scores, self.config.resolved_allocation)
         widths_after = apply_plan(model, spec, context.groups, plan)
         pruned_layers = sorted({group.layer for group in context.groups})
-        to_pruned_model(model, widths_after, self._metadata(model, pruned_layers))
+        to_pruned_model(model, widths_after, self._metadata(model, pruned_layers, widths_before))
         extras = self._fusion_extras(context)
         self.summary = PruningSummary(
             params_before, count_parameters(model), widths_before, widths_after, pruned_layers, extras
@@ -133,7 +133,8 @@ class HyWIAPruner:
             extras["fusion_history"] = context.cache["fusion_history"]
         return extras
 
-    def _metadata(self, model: nn.Module, pruned_layers: list[int]) -> dict[str, Any]:
+    def _metadata(self, model: nn.Module, pruned_layers: list[int], widths_before: list[dict]) -> dict[str, Any]:
+        """The `hywia` block of the pruned model's config: how it was made, so it can be audited and rebuilt."""
         config = self.config
         return {
             "optimum_hywia_version": __version__,
@@ -144,6 +145,8 @@ class HyWIAPruner:
             "allocation": config.resolved_allocation,
             "gqa_mode": config.gqa_mode,
             "pruned_layers": pruned_layers,
+            "widths_before": widths_before,
+            "recipe": config.to_dict(),
         }
 
     def save_pretrained(

@@ -7,7 +7,7 @@ import torch
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner, available_allocations
 from optimum_hywia.allocation import allocate, params_budget
-from optimum_hywia.fusion import GranularityAttention, position_features
+from optimum_hywia.fusion import ALLOCATION_VIEWS, GranularityAttention, position_features
 from optimum_hywia.importance import get_importance
 from optimum_hywia.importance.hywia import granularity_scores, normalise
 
@@ -60,7 +60,7 @@ def test_attention_weights_are_distributions():
         for kind in ("attention", "mlp"):
             query = position_features(layer, 4, kind)
             alpha = attention.unit_weights(query, torch.rand(7), torch.rand(7))
-            beta = attention.allocation_weights(query, torch.tensor([0.5, 0.3, 0.7]))
+            beta = attention.allocation_weights(query, torch.tensor([0.5, 0.3, 0.7, 0.2]))
             assert (alpha >= 0).all() and torch.allclose(alpha.sum(-1), torch.ones(7))
             assert (beta >= 0).all() and torch.allclose(beta.sum(), torch.tensor(1.0))
 
@@ -73,7 +73,7 @@ def test_learned_fusion_reports_proper_blends_and_meets_the_budget(make_tiny_mod
     assert set(blends) == {f"{layer}.{kind}" for layer in range(4) for kind in ("attention", "mlp")}
     for blend in blends.values():
         assert abs(blend["fine"] + blend["coarse"] - 1) < 1e-6
-        allocation = [blend[f"allocation_{view}"] for view in ("uniform", "fine", "coarse")]
+        allocation = [blend[f"allocation_{view}"] for view in ALLOCATION_VIEWS]
         assert min(allocation) >= 0 and abs(sum(allocation) - 1) < 1e-6
     assert model.config.hywia["allocation"] == "learned" and "learned_blend" in model.config.hywia
     kept = pruner.summary.params_after / pruner.summary.params_before

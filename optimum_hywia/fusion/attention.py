@@ -11,7 +11,9 @@ from torch import nn
 from ..architectures import UNIT_KINDS
 
 FINE, COARSE = 0, 1
-ALLOCATION_VIEWS = ("uniform", "fine", "coarse")
+# candidate removal fractions per (layer, kind): the same ratio everywhere (LLM-Pruner), the density a global ranking
+# of single weights by |w·g| implies, and global rankings of whole units per parameter by fine and by coarse score
+ALLOCATION_VIEWS = ("uniform", "fine_weights", "fine_units", "coarse_units")
 
 
 def position_features(layer: int, num_layers: int, kind: str) -> torch.Tensor:
@@ -29,7 +31,7 @@ class GranularityAttention(nn.Module):
 
     Selection: each unit has two tokens, its normalised fine score and its normalised coarse score (with a
     granularity embedding); softmax gives α(u) = (α_fine, α_coarse). Allocation: each (layer, kind) has one token
-    per candidate removal fraction (uniform, fine-implied, coarse-implied); softmax gives β. A few hundred numbers.
+    per candidate removal fraction (`ALLOCATION_VIEWS`); softmax gives β. A few hundred numbers.
 
     Example:
         >>> attention = GranularityAttention(dim=8, seed=0)

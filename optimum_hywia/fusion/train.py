@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..allocation import fractions_to_counts, params_budget, removable, select_kept_units
 from ..importance.base import GroupKey, ScoringContext
-from .attention import GranularityAttention
+from .attention import ALLOCATION_VIEWS, GranularityAttention
 from .masks import unit_output_masks
 
 REFERENCE_UNITS = 256
@@ -186,7 +186,7 @@ def train_fusion(context: ScoringContext, inputs: FusionInputs) -> FusionResult:
         scores, removal, alphas, betas = fuse(attention, inputs)
     blend = {
         key: {"fine": float(alphas[key][:, 0].mean()), "coarse": float(alphas[key][:, 1].mean()),
-              **{f"allocation_{name}": float(b) for name, b in zip(("uniform", "fine", "coarse"), betas[key])}}
+              **{f"allocation_{name}": float(b) for name, b in zip(ALLOCATION_VIEWS, betas[key])}}
         for key in scores
     }
     history.append({"best_step": best[2]})

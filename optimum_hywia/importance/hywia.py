@@ -35,15 +35,16 @@ def granularity_scores(context: ScoringContext) -> tuple[Scores, Scores]:
     )
 
 
-def removal_views(context: ScoringContext, coarse: Scores) -> dict:
-    """Candidate removal fractions per group: uniform (LLM-Pruner), fine-implied, coarse-implied (cost-aware)."""
+def removal_views(context: ScoringContext, fine: Scores, coarse: Scores) -> dict:
+    """Candidate removal fractions per group, in the order of `fusion.ALLOCATION_VIEWS`."""
     from ..allocation import cost_aware_ranking
 
     ratio = context.config.pruning_ratio
     densities = fine_grained_densities(taylor_statistics(context, context.config.taylor_order == 2), ratio)
-    coarse_counts = cost_aware_ranking(context, coarse)
+    fine_counts, coarse_counts = cost_aware_ranking(context, fine), cost_aware_ranking(context, coarse)
     return {
-        g.key: torch.tensor([ratio, 1.0 - densities[g.key], coarse_counts[g.key] / g.num_units])
+        g.key: torch.tensor([ratio, 1.0 - densities[g.key], fine_counts[g.key] / g.num_units,
+                             coarse_counts[g.key] / g.num_units])
         for g in context.groups
     }
 
@@ -55,8 +56,8 @@ def hywia(context: ScoringContext) -> Scores:
     from ..fusion import FusionInputs, position_features, train_fusion
 
     config = context.config
-    fine, coarse = granularity_scores(context)
-    fine = {key: normalise(value, config.score_normalization) for key, value in fine.items()}
+    raw_fine, coarse = granularity_scores(context)
+    fine = {key: normalise(value, config.score_normalization) for key, value in raw_fine.items()}
     coarse_normalised = {key: normalise(value, config.score_normalization) for key, value in coarse.items()}
     if config.fusion == "fixed":
         alpha = config.fusion_alpha
@@ -65,7 +66,7 @@ def hywia(context: ScoringContext) -> Scores:
     inputs = FusionInputs(
         fine=fine,
         coarse=coarse_normalised,
-        views=removal_views(context, coarse),
+        views=removal_views(context, raw_fine, coarse),
         queries={g.key: position_features(g.layer, num_layers, g.kind) for g in context.groups},
     )
     result = train_fusion(context, inputs)

@@ -1,0 +1,218 @@
+"""Side-by-side quality of every importance criterion under every allocation, at equal parameter counts.
+
+For each calibration seed and pruning ratio: parameters kept, perplexity in domain (Pride and Prejudice) and out of
+domain (the Jargon File, held-out slice), wall time and peak RSS of scoring. `--validation` evaluates on the
+validation texts instead (Sense and Sensibility, and a disjoint Jargon slice): that is the mode for choosing
+defaults; the held-out texts are never used to choose anything.
+
+    python examples/benchmark_criteria.py            # the full grid (about an hour on 2 CPU cores)
+    python examples/benchmark_criteria.py --quick    # one seed, ratio 0.5, a few runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+
+from bench_common import command_line, machine_info, mean_and_spread, measured, write_results
+from optimum_hywia import HyWIAConfig, HyWIAPruner
+from optimum_hywia.data import load_calibration_data, load_model_and_tokenizer, load_text, tokenize_text
+from optimum_hywia.evaluation import perplexity
+from optimum_hywia.fusion import ALLOCATION_VIEWS
+from optimum_hywia.importance import get_importance
+
+# (criterion, HyWIAConfig overrides, allocations it runs under)
+RUNS = [
+    ("element1", {}, ["llm_pruner", "cost_aware", "fine_implied"]),
+    ("element2", {}, ["llm_pruner"]),
+    ("vector", {}, ["llm_pruner", "cost_aware", "fine_implied"]),
+    ("groupvec", {}, ["llm_pruner", "cost_aware", "fine_implied"]),
+    ("wanda_sp", {}, ["llm_pruner", "cost_aware"]),
+    ("flap", {}, ["llm_pruner", "params_global"]),
+    ("random", {}, ["llm_pruner"]),
+    ("magnitude_l2", {}, ["llm_pruner"]),
+    ("hywia_fixed_0.5", {"fusion": "fixed", "fusion_alpha": 0.5}, ["llm_pruner"]),
+    ("hywia", {}, ["learned", "llm_pruner"]),
+]
+QUICK_RUNS = [
+    ("element1", {}, ["llm_pruner", "cost_aware", "fine_implied"]),
+    ("vector", {}, ["llm_pruner"]),
+    ("hywia", {}, ["learned", "llm_pruner"]),
+]
+EVAL_TEXTS = {"heldout": ("builtin:prideprejudice", "builtin:jargon"),
+              "validation": ("builtin:sensesensibility", "builtin:jargon_validation")}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="builtin:smollm2-135m")
+    parser.add_argument("--ratios", type=float, nargs="+", default=[0.2, 0.5])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--eval-windows", type=int, default=32, help="128-token windows per perplexity text")
+    parser.add_argument("--calibration-data", default=None, help="default: HyWIAConfig's")
+    parser.add_argument("--only", nargs="*", default=None, help="criteria to run (names from the grid)")
+    parser.add_argument("--validation", action="store_true", help="evaluate on the validation texts")
+    parser.add_argument("--quick", action="store_true", help="one seed, ratio 0.5, a few runs")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="HyWIAConfig overrides for every run, e.g. fusion_steps=20")
+    parser.add_argument("--output-dir", type=Path, default=Path("docs/results"))
+    parser.add_argument("--name", default=None, help="file stem (default: criteria[_quick|_validation])")
+    args = parser.parse_args()
+    if args.quick:
+        args.ratios, args.seeds = [0.5], args.seeds[:1]
+    return args
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    overrides = {}
+    for pair in pairs:
+        field, _, value = pair.partition("=")
+        if field not in {f.name for f in dataclasses.fields(HyWIAConfig)}:
+            raise SystemExit(f"--set: unknown HyWIAConfig field {field!r}")
+        try:
+            overrides[field] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[field] = value
+    return overrides
+
+
+def criterion_config(name: str, overrides: dict, ratio: float, seed: int, common: dict) -> HyWIAConfig:
+    importance = "hywia" if name.startswith("hywia") else name
+    return HyWIAConfig(**{**common, **overrides, "importance": importance, "pruning_ratio": ratio, "seed": seed})
+
+
+def evaluate(model, eval_ids: dict, windows: int) -> dict:
+    return {name: perplexity(model, token_ids=ids, max_windows=windows, show_progress=False)
+            for name, ids in eval_ids.items()}
+
+
+def run_seed(dense, tokenizer, seed, args, runs, eval_ids, common) -> list[dict]:
+    calibration = load_calibration_data(
+        args.calibration_data or HyWIAConfig().calibration_data, tokenizer, 16, 128, seed
+    )
+    rows, shared_cache = [], {}
+    for ratio in args.ratios:
+        for name, overrides, allocations in runs:
+            config = criterion_config(name, overrides, ratio, seed, common)
+            pruner = HyWIAPruner(config)
+            context = pruner.scoring_context(dense, calibration, None)
+            # statistics do not depend on the ratio and are shared; the fusion's results do, so hywia gets a fresh
+            # cache seeded with them
+            context.cache = shared_cache if config.importance != "hywia" else dict(shared_cache)
+            with measured() as cost:
+                scores = get_importance(config.importance).score(context)
+            for allocation in allocations:
+                pruner.config = dataclasses.replace(config, allocation=allocation)
+                model = pruner.apply(copy.deepcopy(dense), dataclasses.replace(context, config=pruner.config),
+                                     scores)
+                row = {"criterion": name, "allocation": allocation, "ratio": ratio, "seed": seed,
+                       "kept_fraction": pruner.summary.kept_fraction, "score_wall_s": cost.wall_s,
+                       "score_peak_rss_mb": cost.peak_rss_bytes / 2**20, **evaluate(model, eval_ids, args.eval_windows),
+                       "widths": pruner.summary.widths_after, "blend": pruner.summary.extras.get("learned_blend")}
+                print({k: v for k, v in row.items() if k not in ("widths", "blend")}, flush=True)
+                rows.append(row)
+                del model
+    return rows
+
+
+def aggregate(rows: list[dict], eval_names: list[str]) -> list[dict]:
+    keys = sorted({(r["ratio"], r["criterion"], r["allocation"]) for r in rows})
+    table = []
+    for ratio, criterion, allocation in keys:
+        group = [r for r in rows if (r["ratio"], r["criterion"], r["allocation"]) == (ratio, criterion, allocation)]
+        entry = {"ratio": ratio, "criterion": criterion, "allocation": allocation, "seeds": len(group),
+                 "kept_fraction": mean_and_spread([r["kept_fraction"] for r in group])[0],
+                 "score_wall_s": mean_and_spread([r["score_wall_s"] for r in group])[0],
+                 "score_peak_rss_mb": max(r["score_peak_rss_mb"] for r in group)}
+        for name in eval_names:
+            entry[name] = mean_and_spread([r[name] for r in group])
+        table.append(entry)
+    return table
+
+
+def markdown(table: list[dict], eval_names: list[str], header: str) -> str:
+    columns = " | ".join(f"ppl {name} (mean ± sd)" for name in eval_names)
+    lines = [header, "", f"| ratio | criterion | allocation | params kept | {columns} | score wall s | peak RSS MB |",
+             "|---|---|---|---|" + "---|" * len(eval_names) + "---|---|"]
+    for e in sorted(table, key=lambda e: (e["ratio"], e[eval_names[0]][0])):
+        cells = " | ".join(f"{e[n][0]:.2f} ± {e[n][1]:.2f}" for n in eval_names)
+        lines.append(f"| {e['ratio']} | {e['criterion']} | {e['allocation']} | {100 * e['kept_fraction']:.1f}% | "
+                     f"{cells} | {e['score_wall_s']:.1f} | {e['score_peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def plot_widths(rows: list[dict], path: Path) -> None:
+    """Kept widths per layer (MLP channels, KV groups) for element1, vector, fine-implied and hywia; and the blend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    picks = [("element1", "llm_pruner"), ("vector", "llm_pruner"), ("element1", "fine_implied"),
+             ("hywia", "learned")]
+    ratio = max(r["ratio"] for r in rows)
+    seed = min(r["seed"] for r in rows)
+    figure, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    for criterion, allocation in picks:
+        match = [r for r in rows if (r["criterion"], r["allocation"], r["ratio"], r["seed"]) ==
+                 (criterion, allocation, ratio, seed)]
+        if not match:
+            continue
+        widths = match[0]["widths"]
+        label = f"{criterion} / {allocation}"
+        axes[0].plot([w["intermediate_size"] for w in widths], marker=".", label=label)
+        axes[1].plot([w["num_key_value_heads"] for w in widths], marker=".", label=label)
+        blend = match[0]["blend"]
+        if blend:
+            layers = sorted({int(k.split(".")[0]) for k in blend})
+            for kind, style in (("mlp", "-"), ("attention", "--")):
+                axes[2].plot(layers, [blend[f"{l}.{kind}"]["fine"] for l in layers], style, label=f"α fine ({kind})")
+                for view in ALLOCATION_VIEWS:
+                    axes[2].plot(layers, [blend[f"{l}.{kind}"][f"allocation_{view}"] for l in layers], style,
+                                 alpha=0.6, label=f"β {view} ({kind})")
+    axes[0].set(title=f"MLP channels kept (ratio {ratio}, seed {seed})", xlabel="layer")
+    axes[1].set(title="KV groups kept", xlabel="layer")
+    axes[2].set(title="learned blend (hywia)", xlabel="layer", ylim=(0, 1))
+    for axis in axes:
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main() -> None:
+    args = parse_args()
+    torch.manual_seed(0)
+    runs = QUICK_RUNS if args.quick else RUNS
+    if args.only:
+        runs = [run for run in runs if run[0] in args.only]
+    common = parse_overrides(args.set)
+    dense, tokenizer = load_model_and_tokenizer(args.model)
+    texts = EVAL_TEXTS["validation" if args.validation else "heldout"]
+    eval_names = ["in_domain", "out_of_domain"]
+    windows_tokens = args.eval_windows * 128
+    eval_ids = {name: tokenize_text(load_text(source), tokenizer, max_tokens=windows_tokens + 1, show_progress=False)
+                for name, source in zip(eval_names, texts)}
+    dense_ppl = evaluate(dense, eval_ids, args.eval_windows)
+    print("dense", dense_ppl, flush=True)
+    rows = [row for seed in args.seeds for row in run_seed(dense, tokenizer, seed, args, runs, eval_ids, common)]
+    table = aggregate(rows, eval_names)
+    stem = args.name or "criteria" + ("_quick" if args.quick else "") + ("_validation" if args.validation else "")
+    header = (f"# Criteria × allocations on {args.model}\n\nCommand: `{command_line()}`  \n"
+              f"Eval texts: {texts[0]} (in domain), {texts[1]} (out of domain), first {args.eval_windows} "
+              f"windows of 128 tokens. Dense: in {dense_ppl['in_domain']:.2f}, out {dense_ppl['out_of_domain']:.2f}."
+              f"  \nScore wall time and peak RSS: the criterion given the statistics that earlier criteria of the same "
+              f"seed already cached (cold costs: examples/benchmark_cost.py).  \nSeeds: {args.seeds}. Overrides: {common or 'none'}. Machine: {machine_info()}")
+    write_results(args.output_dir, stem, {"command": command_line(), "machine": machine_info(), "texts": texts,
+                                          "dense": dense_ppl, "rows": rows, "table": table},
+                  markdown(table, eval_names, header))
+    plot_widths(rows, args.output_dir / f"{stem}_widths.png")
+    print(markdown(table, eval_names, header))
+
+
+if __name__ == "__main__":
+    main()
