@@ -51,6 +51,8 @@ def prune_group(layer: nn.Module, group: UnitGroup, kept_units: torch.Tensor) ->
         raise ValueError(f"Layer {group.layer} would lose all its {group.kind} units; at least one must stay.")
     for member in group.members:
         prune_member(layer, member, kept_units)
+    if group.on_prune is not None:
+        group.on_prune(layer, kept_units)
 
 
 def apply_plan(

@@ -1,6 +1,7 @@
 """Non-uniform pruning → save → load by name in a fresh process (with and without the package) → same logits."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -42,7 +43,8 @@ def load_in_fresh_process(path: Path, out: Path, block_package: bool) -> str:
     script = LOAD_SCRIPT.format(
         block_package=block_package, path=str(path), remote=block_package, ids=INPUT.tolist(), out=str(out)
     )
-    env = {"PYTHONPATH": "" if block_package else str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    env = {"PYTHONPATH": "" if block_package else str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin",
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout.strip().splitlines()[-1]

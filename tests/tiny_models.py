@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from transformers import (
+    BloomConfig,
+    BloomForCausalLM,
     LlamaConfig,
     LlamaForCausalLM,
     MistralConfig,
@@ -30,9 +34,34 @@ TINY_FAMILIES = {
     "qwen2": (Qwen2Config, Qwen2ForCausalLM, dict(num_attention_heads=6, num_key_value_heads=3)),
 }
 
+BAICHUAN_TINY = Path(__file__).parent / "baichuan_tiny"  # a remote-code checkpoint folder without weights
+
+
+def baichuan_config(**values):
+    """The tiny Baichuan config, loaded as remote code like a Baichuan checkpoint's (`trust_remote_code=True`)."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(BAICHUAN_TINY, trust_remote_code=True, **values)
+
+
+def baichuan_model(config):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_config(config, trust_remote_code=True)
+
+
+# Families whose modules are not named like Llama's (the Llama-specific tests in test_surgery.py / test_save_load.py
+# parametrize over TINY_FAMILIES only); tests/test_families.py runs the full flow over both tables.
+EXTRA_FAMILIES = {
+    # Bloom: fused per-head query_key_value, ALiBi (6 heads: not a power of two, so the slopes interleave), 4h MLP
+    "bloom": (BloomConfig, BloomForCausalLM, dict(n_head=6, n_layer=4)),
+    # Baichuan-7B / Baichuan2-7B: remote code, fused W_pack = [q; k; v], RoPE, gated MLP (tests/baichuan_tiny)
+    "baichuan": (baichuan_config, baichuan_model, dict(num_attention_heads=6)),
+}
+
 
 def tiny_model(family: str, seed: int = 0, **overrides) -> torch.nn.Module:
-    config_class, model_class, extra = TINY_FAMILIES[family]
+    config_class, model_class, extra = {**TINY_FAMILIES, **EXTRA_FAMILIES}[family]
     torch.manual_seed(seed)
     model = model_class(config_class(**{**_COMMON, **extra, **overrides}))
     with torch.no_grad():  # non-zero biases, so a wrongly sliced bias shows up in the logits

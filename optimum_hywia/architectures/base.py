@@ -32,7 +32,8 @@ class UnitGroup:
     """The prunable units of one kind (attention or MLP) in one decoder layer.
 
     `blocks[u]` is the block of unit u where every block must lose the same number of units (query heads inside
-    the KV groups they share); None when units are free.
+    the KV groups they share); None when units are free. `on_prune(layer, kept_units)`, when set, runs after the
+    surgery has sliced the members, for per-unit state that is not a Linear (Bloom: the kept heads' ALiBi slopes).
     """
 
     layer: int
@@ -41,6 +42,7 @@ class UnitGroup:
     members: list[UnitMember]
     params_per_unit: int
     blocks: torch.Tensor | None = None
+    on_prune: Callable[[nn.Module, torch.Tensor], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> tuple[int, str]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from .baichuan import BAICHUAN_SPEC
 from .base import ArchitectureSpec
+from .bloom import BLOOM_SPEC
 from .llama import LLAMA_SPEC
 
 _SPECS: dict[str, ArchitectureSpec] = {}
@@ -37,3 +39,5 @@ def get_architecture_spec(model: nn.Module) -> ArchitectureSpec:
 
 
 register_architecture(LLAMA_SPEC)
+register_architecture(BLOOM_SPEC)
+register_architecture(BAICHUAN_SPEC)

@@ -12,6 +12,7 @@ from typing import Any, Iterator
 from torch import nn
 from transformers import PreTrainedModel
 
+from .baichuan import REMOTE_CODE_TYPES
 from .modeling_hywia import PRUNED_TYPES, WIDTH_KEYS
 
 _CONFIG_KEYS_NOT_CARRIED = ("model_type", "architectures", "auto_map", "transformers_version", "layer_widths", "hywia")
@@ -24,7 +25,8 @@ def base_model_type(config: Any) -> str:
 
 
 def is_pruned_model(model: nn.Module) -> bool:
-    return isinstance(model, tuple(model_class for _, model_class in PRUNED_TYPES.values()))
+    pruned_classes = tuple(model_class for _, model_class in PRUNED_TYPES.values())
+    return isinstance(model, pruned_classes) or getattr(type(model), "hywia_family", None) is not None
 
 
 def layer_widths_are_uniform(layer_widths: list[dict]) -> bool:
@@ -49,6 +51,8 @@ def _swap_config(model: PreTrainedModel, new_config: Any) -> None:
 
 def _model_family_classes(model: PreTrainedModel) -> tuple[type, type]:
     family = base_model_type(model.config)
+    if family in REMOTE_CODE_TYPES:  # modeling code from the checkpoint: pruned classes generated over it
+        return REMOTE_CODE_TYPES[family](model)
     if family not in PRUNED_TYPES:
         raise ValueError(
             f"No pruned-model type for model_type `{model.config.model_type}`; supported: {sorted(PRUNED_TYPES)}."
@@ -104,8 +108,10 @@ def to_original_architecture(model: PreTrainedModel) -> PreTrainedModel:
         )
     config_class, base_class = _original_classes(model)
     values = _carried_config_dict(model.config)
-    values.update({key: widths[0][key] for key in WIDTH_KEYS})
+    # a family whose config cannot express every width (Bloom, Baichuan) maps or refuses them itself
+    width_values = getattr(model.config, "original_width_values", None)
     try:
+        values.update(width_values(widths[0]) if width_values else {key: widths[0][key] for key in WIDTH_KEYS})
         new_config = config_class(**values)
     except Exception as error:
         raise ValueError(
