@@ -7,15 +7,22 @@ Example:
 
 from . import modeling  # noqa: F401  (registers the pruned-model types with the Auto classes)
 from .allocation import available_allocations, register_allocation
-from .architectures import get_architecture_spec, register_architecture, supported_architectures
+from .architectures import (
+    get_architecture_spec,
+    register_architecture,
+    supported_architectures,
+)
+from .callback import HyWIACallback
 from .configuration import HyWIAConfig
 from .importance import available_importances, register_importance
 from .modeling import save_pruned_model, to_original_architecture
 from .pruner import HyWIAPruner, count_parameters
+from .recovery import prune_and_recover
 from .summary import PruningSummary
 from .version import __version__
 
 __all__ = [
+    "HyWIACallback",
     "HyWIAConfig",
     "HyWIAPruner",
     "PruningSummary",
@@ -24,6 +31,7 @@ __all__ = [
     "available_importances",
     "count_parameters",
     "get_architecture_spec",
+    "prune_and_recover",
     "register_allocation",
     "register_architecture",
     "register_importance",

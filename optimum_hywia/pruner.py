@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .allocation import plan_pruning
-from .architectures import UNIT_KINDS, get_architecture_spec
+from .architectures import UNIT_KINDS, UnitGroup, get_architecture_spec
 from .configuration import CONFIG_NAME, HyWIAConfig
 from .importance import Scores, ScoringContext, get_importance
 from .modeling import save_pruned_model, to_pruned_model
@@ -74,15 +74,21 @@ class HyWIAPruner:
 
         Splitting scoring from applying lets one scoring pass serve several allocations.
         """
-        spec = get_architecture_spec(model)
-        layers = spec.layers(model)
-        params_before = count_parameters(model)
-        widths_before = [spec.read_widths(layer) for layer in layers]
         plan = plan_pruning(context, scores, self.config.resolved_allocation)
-        widths_after = apply_plan(model, spec, context.groups, plan)
-        pruned_layers = sorted({group.layer for group in context.groups})
+        return self.cut(model, context.groups, plan, self._fusion_extras(context))
+
+    def cut(
+        self, model: nn.Module, groups: list[UnitGroup], plan: dict, extras: dict[str, Any] | None = None
+    ) -> nn.Module:
+        """Remove every unit not in `plan` (kept unit indices per group), make `model` the pruned-model type and
+        record `self.summary`; `extras` (e.g. the learned blend) go into the summary and the config's metadata."""
+        extras = extras or {}
+        spec = get_architecture_spec(model)
+        params_before = count_parameters(model)
+        widths_before = [spec.read_widths(layer) for layer in spec.layers(model)]
+        widths_after = apply_plan(model, spec, groups, plan)
+        pruned_layers = sorted({group.layer for group in groups})
         to_pruned_model(model, widths_after, self._metadata(model, pruned_layers, widths_before))
-        extras = self._fusion_extras(context)
         self.summary = PruningSummary(
             params_before, count_parameters(model), widths_before, widths_after, pruned_layers, extras
         )
@@ -91,22 +97,26 @@ class HyWIAPruner:
             model.config.hywia["learned_blend"] = extras["learned_blend"]
         return model
 
-    def scoring_context(self, model: nn.Module, calibration_data: CalibrationInput, tokenizer: Any) -> ScoringContext:
-        """The unit groups of the pruned layers and, when the criterion needs it, the calibration batches."""
+    def unit_groups(self, model: nn.Module) -> list[UnitGroup]:
+        """The unit groups this config prunes in `model` (raises for an unsupported architecture)."""
         config = self.config
         spec = get_architecture_spec(model)
         layers = spec.layers(model)
         kinds = [kind for kind, wanted in zip(UNIT_KINDS, (config.prune_attention, config.prune_mlp)) if wanted]
-        groups = [
+        return [
             group
             for index in config.pruned_layers(len(layers))
             for group in spec.unit_groups(layers[index], index, model.config, config.gqa_mode)
             if group.kind in kinds
         ]
+
+    def scoring_context(self, model: nn.Module, calibration_data: CalibrationInput, tokenizer: Any) -> ScoringContext:
+        """The unit groups of the pruned layers and, when the criterion needs it, the calibration batches."""
         calibration = None
-        if get_importance(config.importance).needs_calibration:
+        if get_importance(self.config.importance).needs_calibration:
             calibration = calibration_batches(self._calibration_input(calibration_data, tokenizer))
-        return ScoringContext(model, layers, groups, config, calibration)
+        layers = get_architecture_spec(model).layers(model)
+        return ScoringContext(model, layers, self.unit_groups(model), self.config, calibration)
 
     def _calibration_input(self, calibration_data: CalibrationInput, tokenizer: Any) -> CalibrationInput:
         if calibration_data is not None:

@@ -43,8 +43,8 @@ ACCUMULATION_DTYPE = torch.float32  # per-weight g and F buffers; per-unit stati
 Statistics = dict[GroupKey, dict[str, torch.Tensor]]
 
 
-def _member_parameters(context: ScoringContext) -> list[nn.Parameter]:
-    """Weights and biases of every member projection of the pruned groups, each once."""
+def member_parameters(context: ScoringContext) -> list[nn.Parameter]:
+    """Weights and biases of every member projection of the pruned groups, each once (a stable order)."""
     params: dict[int, nn.Parameter] = {}
     for group in context.groups:
         layer = context.layer_of(group)
@@ -217,20 +217,36 @@ def taylor_statistics(context: ScoringContext, second_order: bool = False) -> St
     key = TAYLOR2_KEY if second_order else TAYLOR_KEY
     if key in context.cache:
         return context.cache[key]
-    params = _member_parameters(context)
+    params = member_parameters(context)
     if not params:
         context.cache[key] = {}
         return context.cache[key]
     grads, fisher = accumulate_gradients(context, params, second_order)
+    context.cache[key] = statistics_from_gradients(context, params, grads, fisher)
+    return context.cache[key]
+
+
+def statistics_from_gradients(
+    context: ScoringContext,
+    params: list[nn.Parameter],
+    grads: list[torch.Tensor],
+    fisher: list[torch.Tensor] | None = None,
+) -> Statistics:
+    """Per-group statistics (module docstring) from per-weight g (and F) of `params` = `member_parameters(context)`.
+
+    The reduction behind `taylor_statistics`, for gradients accumulated elsewhere (e.g. over training steps by
+    `HyWIACallback`). The lists are consumed: their buffers are released group by group.
+    """
     buffers = {
         id(p): (g, None if fisher is None else f) for p, g, f in zip(params, grads, fisher or [None] * len(params))
     }
-    del grads, fisher, params
-    statistics = {}
-    for group in context.groups:
-        statistics[group.key] = _reduce_group(group, context.layer_of(group), buffers, _group_generator(context, group))
-    context.cache[key] = statistics
-    return statistics
+    grads.clear()
+    if fisher is not None:
+        fisher.clear()
+    return {
+        group.key: _reduce_group(group, context.layer_of(group), buffers, _group_generator(context, group))
+        for group in context.groups
+    }
 
 
 def fine_grained_densities(statistics: Statistics, sparsity: float) -> dict[GroupKey, float]:

@@ -1,0 +1,374 @@
+"""HyWIACallback: HyWIA structured pruning inside a `transformers.Trainer` run (design: docs/callback.md).
+
+Shapes stay fixed while training runs: a pruning stage only decides the kept units, zeroes the removed rows and
+columns (and their optimizer state) and registers forward pre-hooks that zero each removed unit's output. The
+optimizer, the DDP buckets and every `checkpoint-N` stay valid. `on_train_end` cuts the model physically and turns it
+into the pruned-model type, so `trainer.save_model()` writes a pruned model that loads by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import (
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
+
+from .allocation import plan_pruning, select_kept_units
+from .architectures import UNIT_KINDS, get_architecture_spec, member_module
+from .configuration import HyWIAConfig
+from .distributed import all_gather_objects, broadcast_object, sharded_taylor_statistics
+from .importance import ScoringContext, get_importance
+from .importance.base import GroupKey, Scores
+from .importance.gradients import (
+    TAYLOR_KEY,
+    member_parameters,
+    statistics_from_gradients,
+)
+from .pruner import CalibrationInput, HyWIAPruner, calibration_batches
+from .recovery import is_peft_model, unwrap_model
+from .schedule import PruningSchedule, check_training_arguments, is_step
+from .summary import PruningSummary
+from .surgery import kept_positions
+from .version import __version__
+
+logger = logging.getLogger(__name__)
+
+STATE_NAME = "hywia_state.json"
+GRADIENTS_NAME = "hywia_gradients.safetensors"
+STATISTICS = ("training", "calibration")
+# criteria that read only first-order Taylor statistics, which training gradients can provide
+TRAINING_GRADIENT_CRITERIA = ("element1", "vector", "groupvec", "hywia")
+
+
+def _scale_input(scale: torch.Tensor, module: nn.Module, args: tuple) -> tuple:
+    return (args[0] * scale.to(args[0].device, args[0].dtype), *args[1:])
+
+
+class HyWIACallback(TrainerCallback):
+    """Prune with HyWIA while a `Trainer` trains: one-shot at a step or in stages over a step range.
+
+    Statistics come from the training steps' gradients (`statistics="training"`, default for first-order Taylor
+    criteria on trainable weights) or from calibration windows (`"calibration"`: `calibration_data` — token ids or a
+    text source such as `"builtin:austen"` — or, when None, the first training windows since the last stage). Under
+    DDP every rank prunes the same units. See docs/callback.md.
+
+    Example:
+        >>> from optimum_hywia import HyWIAConfig
+        >>> from optimum_hywia.callback import HyWIACallback
+        >>> callback = HyWIACallback(HyWIAConfig(pruning_ratio=0.2, importance="element1"), prune_at_step=8)
+        >>> trainer = Trainer(model, args, train_dataset=data, callbacks=[callback])  # doctest: +SKIP
+        >>> trainer.train(); trainer.save_model("pruned")  # doctest: +SKIP
+    """
+
+    def __init__(self, config: HyWIAConfig, prune_at_step: int | None = None, prune_steps: tuple | None = None,
+                 calibration_data: CalibrationInput | str = None, tokenizer: Any = None, statistics: str | None = None,
+                 ratio_schedule: str = "linear", statistics_window: int | None = None, resume_from: str | None = None):
+        if not isinstance(config, HyWIAConfig):
+            raise TypeError(f"`config` must be a HyWIAConfig, got {type(config).__name__}.")
+        if statistics is not None and statistics not in STATISTICS:
+            raise ValueError(f"`statistics` must be one of {list(STATISTICS)} or None, got {statistics!r}.")
+        if statistics == "training" and not self._training_statistics_apply(config):
+            raise ValueError(f"`statistics='training'` gives first-order Taylor statistics: importance must be one of "
+                             f"{list(TRAINING_GRADIENT_CRITERIA)} with taylor_order=1, got `{config.importance}` "
+                             f"(taylor_order={config.taylor_order}). Use statistics='calibration'.")
+        if statistics_window is not None and (not is_step(statistics_window) or statistics_window < 1):
+            raise ValueError(f"`statistics_window` must be an integer >= 1 or None, got {statistics_window!r}.")
+        self.config, self.schedule = config, PruningSchedule.build(config.pruning_ratio, prune_at_step, prune_steps,
+                                                                   ratio_schedule)
+        if statistics == "training" and self.schedule.steps[0] == 0:
+            raise ValueError("`statistics='training'` cannot prune at step 0 (no gradient yet): prune at a step >= 1 "
+                             "or use statistics='calibration'.")
+        self.calibration_data, self.tokenizer, self.resume_from = calibration_data, tokenizer, resume_from
+        self.requested_statistics, self.statistics_window = statistics, statistics_window
+        self.statistics: str | None = None
+        self.summary: PruningSummary | None = None
+        self._reset()
+
+    @staticmethod
+    def _training_statistics_apply(config: HyWIAConfig) -> bool:
+        return config.importance in TRAINING_GRADIENT_CRITERIA and config.taylor_order == 1
+
+    def _reset(self) -> None:
+        self.kept: dict[GroupKey, torch.Tensor] | None = None
+        self._cut = False
+        self.history: list[dict] = []
+        self._next_stage, self._grads, self._windows, self._local_windows = 0, None, [], []
+        self._mask_handles, self._zero_targets, self._capture_handle, self._extras = [], [], None, {}
+
+    # ---- Trainer events -------------------------------------------------------------------------------------
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                       model: nn.Module = None, optimizer: Any = None, processing_class: Any = None, **kwargs):
+        check_training_arguments(args)
+        self.schedule.check(state.max_steps)
+        self._reset()
+        self._base = unwrap_model(model)
+        self._groups = HyWIAPruner(self.config).unit_groups(self._base)
+        self._params = member_parameters(self._context(self.config, None))
+        self._resolve_statistics()
+        self._calibration = self._fixed_calibration(self.tokenizer or processing_class)
+        self._capture = self._calibration is None and self._needs_windows()
+        if self._capture and self.schedule.steps[0] == 0:
+            raise ValueError(f"Pruning at step 0 with `{self.config.importance}` needs calibration windows before any "
+                             "training batch: pass `calibration_data` (token ids or a text source such as "
+                             "'builtin:austen').")
+        if state.global_step > 0:
+            self._restore(args, state)
+        if self._capture:
+            self._capture_handle = model.register_forward_pre_hook(self._capture_windows, with_kwargs=True)
+        if self._pending() and self.statistics == "training" and self._grads is None:
+            self._grads = [torch.zeros_like(p, dtype=torch.float32) for p in self._params]
+        if self._pending() and self.schedule.steps[self._next_stage] == state.global_step:
+            self._prune_stage(state, optimizer)
+
+    def on_pre_optimizer_step(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        if self._grads is None or not self._pending():
+            return
+        steps_left = self.schedule.steps[self._next_stage] - (state.global_step + 1)
+        if self.statistics_window is not None and steps_left >= self.statistics_window:
+            return
+        for accumulated, parameter in zip(self._grads, self._params):
+            if parameter.grad is not None:
+                accumulated.add_(parameter.grad.detach().to(accumulated.dtype))
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                    optimizer: Any = None, **kwargs):
+        if self._capture and self._pending() and len(self._windows) < self.config.num_calibration_samples:
+            for windows in all_gather_objects(self._local_windows):  # the same list, in rank order, on every rank
+                self._windows.extend(windows)
+            del self._windows[self.config.num_calibration_samples:]
+            self._local_windows = []
+        if self._pending() and state.global_step == self.schedule.steps[self._next_stage]:
+            self._prune_stage(state, optimizer)
+        self._zero_removed()
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if args.should_save and folder.is_dir():
+            self.save_state(folder)
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                     model: nn.Module = None, **kwargs):
+        if self._capture_handle is not None:
+            self._capture_handle.remove()
+        if self._pending():
+            logger.warning("Training ended before pruning stage %d (step %d); the model keeps the units of the "
+                           "stages done.", self._next_stage, self.schedule.steps[self._next_stage])
+        if is_peft_model(model):
+            logger.info("HyWIACallback: a peft model keeps its masks; call `callback.finalize(trainer.model)` to merge "
+                        "the adapters and cut the model.")
+        else:
+            self.finalize(model)
+
+    # ---- pruning ----------------------------------------------------------------------------------------------
+    def _context(self, config: HyWIAConfig, calibration: list[torch.Tensor] | None) -> ScoringContext:
+        spec = get_architecture_spec(self._base)
+        return ScoringContext(self._base, spec.layers(self._base), self._groups, config, calibration)
+
+    def _pending(self) -> bool:
+        return self._next_stage < len(self.schedule.steps)
+
+    def _resolve_statistics(self) -> None:
+        trainable = all(p.requires_grad for p in self._params)
+        if self.requested_statistics == "training" and not trainable:
+            raise ValueError("`statistics='training'` needs trainable member weights, but some are frozen (a peft/LoRA "
+                             "model?): use statistics='calibration' with calibration_data.")
+        applies = trainable and self.schedule.steps[0] > 0 and self._training_statistics_apply(self.config)
+        default = "training" if applies else "calibration"
+        self.statistics = self.requested_statistics or default
+
+    def _needs_windows(self) -> bool:
+        criterion = get_importance(self.config.importance)
+        learned = self.config.importance == "hywia" and self.config.fusion == "attention"
+        return learned or (self.statistics == "calibration" and criterion.needs_calibration)
+
+    def _fixed_calibration(self, tokenizer: Any) -> list[torch.Tensor] | None:
+        data, config = self.calibration_data, self.config
+        if data is None:
+            return None
+        if isinstance(data, str):
+            if tokenizer is None:
+                raise ValueError(f"`calibration_data`={data!r} is text: pass `tokenizer` or give the Trainer one.")
+            from .data import load_calibration_data
+
+            data = load_calibration_data(data, tokenizer, config.num_calibration_samples, config.calibration_seq_len,
+                                         config.seed)
+        return calibration_batches(data)
+
+    def _capture_windows(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        """Keep training rows (without padding) as calibration windows until enough are gathered."""
+        wanted = self.config.num_calibration_samples - len(self._windows) - len(self._local_windows)
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if not module.training or not self._pending() or wanted <= 0 or not isinstance(ids, torch.Tensor):
+            return
+        mask = kwargs.get("attention_mask")
+        rows = [i for i in range(len(ids)) if mask is None or bool(mask[i].all())][:wanted]
+        self._local_windows.extend(ids[i, : self.config.calibration_seq_len].detach().cpu() for i in rows)
+
+    def _stage_calibration(self) -> list[torch.Tensor] | None:
+        if self._calibration is not None or not self._capture:
+            return self._calibration
+        if not self._windows:
+            raise RuntimeError("No calibration window was seen in the training batches since the last stage (rows "
+                               "with padding are skipped): pass `calibration_data` to HyWIACallback.")
+        length = min(len(window) for window in self._windows)
+        return calibration_batches(torch.stack([window[:length] for window in self._windows]))
+
+    def _prune_stage(self, state: TrainerState, optimizer: Any) -> None:
+        stage = self._next_stage
+        config = dataclasses.replace(self.config, pruning_ratio=self.schedule.ratios[stage])
+        context = self._context(config, self._stage_calibration())
+        if self.statistics == "training":
+            context.cache[TAYLOR_KEY] = statistics_from_gradients(context, self._params, list(self._grads))
+        else:
+            for order in self._taylor_orders(config):
+                sharded_taylor_statistics(context, second_order=order == 2)
+        scores = get_importance(config.importance).score(context)
+        plan = self._nested(plan_pruning(context, scores, config.resolved_allocation), scores)
+        self.kept = broadcast_object(plan)  # rank 0 decides: ranks can never cut different units
+        self._apply_masks()
+        self._zero_optimizer_state(optimizer)
+        self._extras = HyWIAPruner._fusion_extras(context)
+        self.history.append(self._stage_record(stage, state.global_step, config.pruning_ratio))
+        self._next_stage += 1
+        self._windows, self._local_windows = [], []
+        self._grads = [g.zero_() for g in self._grads] if self._grads is not None and self._pending() else None
+
+    @staticmethod
+    def _taylor_orders(config: HyWIAConfig) -> set[int]:
+        orders = {"element1": {1}, "vector": {1}, "groupvec": {1}, "element2": {2}, "hywia": {config.taylor_order}}
+        return orders.get(config.importance, set()) | ({1} if config.resolved_allocation == "fine_implied" else set())
+
+    def _nested(self, plan: dict[GroupKey, torch.Tensor], scores: Scores) -> dict[GroupKey, torch.Tensor]:
+        """A stage keeps a subset of the previous stage's units (removed units are ranked below all others)."""
+        if self.kept is None:
+            return plan
+        nested = {}
+        for group in self._groups:
+            removed = torch.ones(group.num_units, dtype=torch.bool)
+            removed[self.kept[group.key]] = False
+            forced = scores[group.key].double().clone().masked_fill_(removed, float("-inf"))
+            count = max(group.num_units - len(plan[group.key]), int(removed.sum()))
+            nested[group.key] = select_kept_units(group, forced, count)
+        return nested
+
+    def _stage_record(self, stage: int, step: int, ratio: float) -> dict:
+        removed = {kind: sum(g.num_units - len(self.kept[g.key]) for g in self._groups if g.kind == kind)
+                   for kind in UNIT_KINDS}
+        total = sum(g.num_units * g.params_per_unit for g in self._groups)
+        kept = sum(len(self.kept[g.key]) * g.params_per_unit for g in self._groups)
+        return {"stage": stage, "step": step, "ratio": ratio, "statistics": self.statistics,
+                "removed_units": removed, "prunable_params_kept": kept / total}
+
+    # ---- masks ----------------------------------------------------------------------------------------------
+    def _apply_masks(self) -> None:
+        """Pre-hooks zeroing each removed unit's output; removed rows/columns (and bias entries) set to zero."""
+        self._remove_masks()
+        layers = get_architecture_spec(self._base).layers(self._base)
+        for group in self._groups:
+            kept = self.kept[group.key]
+            if len(kept) == group.num_units:
+                continue
+            layer, mask_member = layers[group.layer], group.mask_member
+            scale = torch.zeros(len(mask_member.unit_of))
+            scale[kept_positions(mask_member.unit_of, kept)] = 1.0
+            hook = partial(_scale_input, scale)
+            self._mask_handles.append(layer.get_submodule(mask_member.path).register_forward_pre_hook(hook))
+            for member in group.members:
+                linear = member_module(layer, member)
+                removed = torch.ones(len(member.unit_of), dtype=torch.bool)
+                removed[kept_positions(member.unit_of, kept)] = False
+                positions = removed.nonzero().flatten()
+                self._zero_targets.append((linear.weight, member.dim, positions))
+                if member.dim == 0 and linear.bias is not None:
+                    self._zero_targets.append((linear.bias, 0, positions))
+        self._zero_removed()
+
+    def _remove_masks(self) -> None:
+        for handle in self._mask_handles:
+            handle.remove()
+        self._mask_handles, self._zero_targets = [], []
+
+    @torch.no_grad()
+    def _zero_removed(self) -> None:
+        for parameter, dim, positions in self._zero_targets:
+            parameter.index_fill_(dim, positions.to(parameter.device), 0)
+
+    @torch.no_grad()
+    def _zero_optimizer_state(self, optimizer: Any) -> None:
+        """Zero the moments of removed weights, so the optimizer cannot move them away from zero."""
+        inner = getattr(optimizer, "optimizer", optimizer)
+        for parameter, dim, positions in self._zero_targets if inner is not None else []:
+            for value in inner.state.get(parameter, {}).values():
+                if isinstance(value, torch.Tensor) and value.shape == parameter.shape:
+                    value.index_fill_(dim, positions.to(value.device), 0)
+
+    # ---- the end: a physically smaller model ------------------------------------------------------------------
+    def finalize(self, model: nn.Module) -> nn.Module:
+        """Merge peft adapters (if any), cut the removed units and return the pruned-model type (in place).
+
+        Example:
+            >>> model = callback.finalize(trainer.model)  # doctest: +SKIP
+        """
+        if is_peft_model(model):
+            model = model.merge_and_unload()
+        if self.kept is None or self._cut:
+            return model
+        self._remove_masks()
+        pruner = HyWIAPruner(self.config)
+        pruner.cut(model, pruner.unit_groups(model), self.kept, {**self._extras, "stages": self.history})
+        self.summary = pruner.summary
+        model.config.hywia.update(pruned_during_training=self.history, statistics=self.statistics)
+        self._cut = True
+        return model
+
+    # ---- checkpoints ------------------------------------------------------------------------------------------
+    def save_state(self, folder: str | os.PathLike) -> None:
+        """Write `hywia_state.json` (kept units, stage, windows) and, mid-stage, the gradient sums into `folder`."""
+        folder = Path(folder)
+        state = {"optimum_hywia_version": __version__, "config": self.config.to_dict(),
+                 "schedule": dataclasses.asdict(self.schedule), "statistics": self.statistics,
+                 "next_stage": self._next_stage, "history": self.history, "windows": [w.tolist() for w in self._windows],
+                 "kept": None if self.kept is None else {f"{l}.{k}": v.tolist() for (l, k), v in self.kept.items()}}
+        (folder / STATE_NAME).write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
+        if self._grads is not None:
+            from safetensors.torch import save_file
+
+            save_file({str(i): g.contiguous() for i, g in enumerate(self._grads)}, str(folder / GRADIENTS_NAME))
+
+    def _restore(self, args: TrainingArguments, state: TrainerState) -> None:
+        folder = Path(self.resume_from or Path(args.output_dir) / f"checkpoint-{state.global_step}")
+        if not (folder / STATE_NAME).is_file():
+            if state.global_step >= self.schedule.steps[0]:
+                raise FileNotFoundError(f"Resuming a pruned run at step {state.global_step}: no {STATE_NAME} in "
+                                        f"{folder}. Pass HyWIACallback(..., resume_from=<the checkpoint folder>).")
+            logger.warning("No %s in %s: gradient statistics restart at step %d.", STATE_NAME, folder, state.global_step)
+            return
+        saved = json.loads((folder / STATE_NAME).read_text())
+        mine = json.loads(json.dumps({"config": self.config.to_dict(), "schedule": dataclasses.asdict(self.schedule)}))
+        for key, value in mine.items():
+            if saved[key] != value:
+                raise ValueError(f"{folder / STATE_NAME} was written with {key} {saved[key]}, this callback has "
+                                 f"{value}: resume with the same HyWIAConfig and schedule.")
+        self._next_stage, self.history = saved["next_stage"], saved["history"]
+        self._windows = [torch.tensor(w, dtype=torch.long) for w in saved["windows"]]
+        if saved["kept"] is not None:
+            self.kept = {(int(k.split(".")[0]), k.split(".")[1]): torch.tensor(v, dtype=torch.long)
+                         for k, v in saved["kept"].items()}
+            self._apply_masks()
+        if (folder / GRADIENTS_NAME).is_file() and self._pending():
+            from safetensors.torch import load_file
+
+            loaded = load_file(str(folder / GRADIENTS_NAME))
+            self._grads = [loaded[str(i)].to(p.device) for i, p in enumerate(self._params)]

@@ -1,0 +1,132 @@
+"""Recovery after pruning: LoRA (LLM-Pruner's recipe, merged afterwards) or full fine-tuning, with a `Trainer`.
+
+`prune_and_recover` is the one-call route: HyWIA pruning on calibration windows, then recovery training, then the
+adapters merged so the result is a plain pruned model (`save_pretrained` writes a model that loads by name).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from .configuration import HyWIAConfig
+from .pruner import CalibrationInput, HyWIAPruner
+
+# LLM-Pruner's recovery: LoRA r=8, alpha=16, dropout 0.05 on every linear projection of the decoder (q, k, v, o,
+# gate, up, down in the Llama family; peft's "all-linear" finds the same set in every family, lm_head excluded).
+LLM_PRUNER_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": "all-linear"}
+LLM_PRUNER_LEARNING_RATE = 1e-4
+
+
+def is_peft_model(model: nn.Module) -> bool:
+    return hasattr(model, "get_base_model") and hasattr(model, "merge_and_unload")
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The causal LM inside a peft wrapper (the model itself otherwise)."""
+    return model.get_base_model() if is_peft_model(model) else model
+
+
+def lora_config(**overrides: Any):
+    """A `peft.LoraConfig` with LLM-Pruner's recipe; keyword arguments override single fields.
+
+    Example:
+        >>> config = lora_config(r=16)  # doctest: +SKIP
+    """
+    try:
+        from peft import LoraConfig
+    except ImportError as error:  # pragma: no cover - peft is a declared extra
+        raise ImportError("LoRA recovery needs peft: pip install peft") from error
+    return LoraConfig(task_type="CAUSAL_LM", **{**LLM_PRUNER_LORA, **overrides})
+
+
+def text_dataset(tokenizer: Any, text: str | None = None, source: str | None = None, seq_len: int = 128,
+                 max_windows: int | None = None) -> list[dict[str, torch.Tensor]]:
+    """Non-overlapping windows of `seq_len` tokens of `text` (or of `source`, anything `load_text` accepts) as
+    `{"input_ids", "labels"}` rows, ready for a causal-LM `Trainer`.
+
+    Example:
+        >>> rows = text_dataset(tokenizer, source="builtin:austen", seq_len=128)  # doctest: +SKIP
+    """
+    from .data import load_text, tokenize_text
+
+    if (text is None) == (source is None):
+        raise ValueError(f"Pass exactly one of `text` or `source`; got text={type(text).__name__}, source={source!r}.")
+    if seq_len < 2:
+        raise ValueError(f"`seq_len` must be >= 2, got {seq_len!r}.")
+    raw = text if text is not None else load_text(source)
+    ids = tokenize_text(raw, tokenizer, max_tokens=None if max_windows is None else max_windows * seq_len)
+    count = ids.numel() // seq_len if max_windows is None else min(ids.numel() // seq_len, max_windows)
+    if count == 0:
+        raise ValueError(f"The text has {ids.numel()} tokens, fewer than one window of seq_len={seq_len}.")
+    windows = ids[: count * seq_len].view(count, seq_len)
+    return [{"input_ids": row, "labels": row} for row in windows]
+
+
+def recover(model: nn.Module, train_dataset: Sequence | Any, *, lora: bool = True, lora_overrides: dict | None = None,
+            max_steps: int = 200, learning_rate: float = LLM_PRUNER_LEARNING_RATE, batch_size: int = 4,
+            output_dir: str | None = None, training_args: dict | None = None, callbacks: list | None = None
+            ) -> nn.Module:
+    """Train `model` on `train_dataset` (LoRA adapters, or every weight with `lora=False`) and return it plain:
+    adapters merged (`merge_and_unload`), eval mode, same class as given.
+
+    Example:
+        >>> model = recover(pruned, text_dataset(tokenizer, source="builtin:austen"), max_steps=100)  # doctest: +SKIP
+    """
+    from transformers import Trainer, TrainingArguments
+
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
+        raise ValueError(f"`max_steps` must be an integer >= 1, got {max_steps!r}.")
+    trained = model
+    if lora:
+        from peft import get_peft_model
+
+        trained = get_peft_model(model, lora_config(**(lora_overrides or {})))
+    arguments = dict(output_dir=output_dir or tempfile.mkdtemp(prefix="hywia-recovery-"), max_steps=max_steps,
+                     learning_rate=learning_rate, per_device_train_batch_size=batch_size, save_strategy="no",
+                     report_to=[], logging_steps=max(1, max_steps // 10), disable_tqdm=True)
+    trainer = Trainer(trained, TrainingArguments(**{**arguments, **(training_args or {})}),
+                      train_dataset=train_dataset, callbacks=callbacks)
+    trainer.train()
+    merged = trained.merge_and_unload() if lora else trained
+    if getattr(getattr(merged, "config", None), "hywia", None) is not None:
+        merged.config.hywia["recovery"] = {
+            "method": "lora" if lora else "full", "max_steps": max_steps, "learning_rate": learning_rate,
+            "batch_size": batch_size, **({**LLM_PRUNER_LORA, **(lora_overrides or {})} if lora else {}),
+        }
+    return merged.eval()
+
+
+def prune_and_recover(model: nn.Module, tokenizer: Any, config: HyWIAConfig, train_dataset: Sequence | Any = None, *,
+                      text: str | None = None, source: str | None = None, lora: bool = True, max_steps: int = 200,
+                      learning_rate: float = LLM_PRUNER_LEARNING_RATE, batch_size: int = 4, seq_len: int = 128,
+                      calibration_data: CalibrationInput = None, lora_overrides: dict | None = None,
+                      training_args: dict | None = None, save_directory: str | None = None) -> nn.Module:
+    """Prune `model` with HyWIA, recover it (LoRA by default) and return the merged, plain pruned model.
+
+    Training data: `train_dataset` (rows with `input_ids`, `labels`), or `text` / `source` cut into windows of
+    `seq_len` tokens. Calibration for pruning: `calibration_data`, else `config.calibration_data` via `tokenizer`.
+    With `save_directory`, the result is also saved there (with the tokenizer and `hywia_config.json`).
+
+    Example:
+        >>> from optimum_hywia import HyWIAConfig
+        >>> from optimum_hywia.recovery import prune_and_recover
+        >>> model = prune_and_recover(model, tokenizer, HyWIAConfig(pruning_ratio=0.2, importance="hywia"),
+        ...                           source="builtin:austen", max_steps=200)  # doctest: +SKIP
+    """
+    given = [name for name, value in (("train_dataset", train_dataset), ("text", text), ("source", source))
+             if value is not None]
+    if len(given) != 1:
+        raise ValueError(f"Pass exactly one of train_dataset, text or source; got {given or 'none'}.")
+    if train_dataset is None:
+        train_dataset = text_dataset(tokenizer, text=text, source=source, seq_len=seq_len)
+    pruner = HyWIAPruner(config)
+    model = pruner.prune(model, calibration_data, tokenizer)
+    model = recover(model, train_dataset, lora=lora, lora_overrides=lora_overrides, max_steps=max_steps,
+                    learning_rate=learning_rate, batch_size=batch_size, training_args=training_args)
+    if save_directory is not None:
+        pruner.save_pretrained(model, save_directory, tokenizer=tokenizer)
+    return model
