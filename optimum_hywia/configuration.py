@@ -56,7 +56,7 @@ class HyWIAConfig:
 
     Example:
         >>> from optimum_hywia import HyWIAConfig
-        >>> config = HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", scope="global")
+        >>> config = HyWIAConfig(pruning_ratio=0.5)  # hywia: learned fusion and allocation
         >>> config.pruned_layers(30)[:3]
         [3, 4, 5]
     """
@@ -65,7 +65,7 @@ class HyWIAConfig:
         default=0.2, metadata={"help": "Fraction of the units of each kind removed from the pruned layers, in [0, 1)."}
     )
     importance: str = field(
-        default="magnitude_l1", metadata={"help": "Name of the importance criterion (see `available_importances()`)."}
+        default="hywia", metadata={"help": "Name of the importance criterion (see `available_importances()`)."}
     )
     prune_attention: bool = field(default=True, metadata={"help": "Remove attention heads / KV groups."})
     prune_mlp: bool = field(default=True, metadata={"help": "Remove MLP channels."})

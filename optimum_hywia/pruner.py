@@ -112,11 +112,12 @@ class HyWIAPruner:
 
     def scoring_context(self, model: nn.Module, calibration_data: CalibrationInput, tokenizer: Any) -> ScoringContext:
         """The unit groups of the pruned layers and, when the criterion needs it, the calibration batches."""
+        groups = self.unit_groups(model)  # first: an unsupported model fails before any calibration work
         calibration = None
         if get_importance(self.config.importance).needs_calibration:
             calibration = calibration_batches(self._calibration_input(calibration_data, tokenizer))
         layers = get_architecture_spec(model).layers(model)
-        return ScoringContext(model, layers, self.unit_groups(model), self.config, calibration)
+        return ScoringContext(model, layers, groups, self.config, calibration)
 
     def _calibration_input(self, calibration_data: CalibrationInput, tokenizer: Any) -> CalibrationInput:
         if calibration_data is not None:

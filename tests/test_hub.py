@@ -69,7 +69,8 @@ def online(hub, tmp_path_factory):
 @pytest.fixture(scope="module")
 def pruned(tmp_path_factory):
     """A tiny GQA Llama pruned to non-uniform widths, its pruner, tokenizer, a local save and its logits."""
-    pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.5, scope="global", skip_first_layers=1, skip_last_layers=0))
+    pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", scope="global", skip_first_layers=1,
+                                        skip_last_layers=0))
     model = pruner.prune(tiny_model("llama_gqa", seed=4))
     assert len({json.dumps(w, sort_keys=True) for w in model.config.layer_widths}) > 1, "need non-uniform widths"
     folder = tmp_path_factory.mktemp("saved") / "pruned"

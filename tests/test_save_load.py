@@ -52,7 +52,8 @@ def load_in_fresh_process(path: Path, out: Path, block_package: bool) -> str:
 
 @pytest.fixture
 def pruned_non_uniform(make_tiny_model, family):
-    pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.5, scope="global", skip_first_layers=1, skip_last_layers=0))
+    pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", scope="global",
+                                        skip_first_layers=1, skip_last_layers=0))
     model = pruner.prune(make_tiny_model(family, seed=4))
     widths = model.config.layer_widths
     assert any(w != widths[0] for w in widths), "the test needs non-uniform widths"
@@ -89,7 +90,8 @@ def test_config_records_widths_and_recipe(pruned_non_uniform, tmp_path):
 
 
 def test_uniform_widths_save_as_original_architecture(make_tiny_model, tmp_path):
-    pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.5, skip_first_layers=0, skip_last_layers=0))
+    pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", skip_first_layers=0,
+                                        skip_last_layers=0))
     model = pruner.prune(make_tiny_model("llama_gqa"))
     pruner.save_pretrained(model, tmp_path / "plain", as_original_architecture=True)
     config = json.loads((tmp_path / "plain/config.json").read_text())

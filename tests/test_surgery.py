@@ -15,7 +15,8 @@ INPUT = torch.randint(0, VOCAB, (2, 11), generator=torch.Generator().manual_seed
 
 
 def prune(model, **kwargs):
-    pruner = HyWIAPruner(HyWIAConfig(**{"skip_first_layers": 1, "skip_last_layers": 1, **kwargs}))
+    pruner = HyWIAPruner(HyWIAConfig(**{"importance": "magnitude_l1", "skip_first_layers": 1, "skip_last_layers": 1,
+                                        **kwargs}))
     return pruner.prune(model), pruner
 
 
@@ -42,7 +43,8 @@ def masked_reference(dense, pruner_config):
 @pytest.mark.parametrize("scope", ["layer", "global"])
 def test_pruned_logits_equal_masked_dense_model(family, make_tiny_model, gqa_mode, scope):
     dense = make_tiny_model(family)
-    config = HyWIAConfig(pruning_ratio=0.5, skip_first_layers=1, skip_last_layers=1, scope=scope, gqa_mode=gqa_mode)
+    config = HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", skip_first_layers=1, skip_last_layers=1,
+                         scope=scope, gqa_mode=gqa_mode)
     reference = masked_reference(dense, config)
     pruned = HyWIAPruner(config).prune(dense)
     with torch.no_grad():

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .evaluate import add_eval_arguments, run_eval
 from .prune import add_prune_arguments, run_prune
+from .push import add_push_arguments, run_push
 
 SUBCOMMANDS = {
     "prune": ("Prune a causal LM with HyWIA and save it.", add_prune_arguments, run_prune),
+    "eval": ("Evaluate a model: zero-shot accuracy (lm-eval) and perplexity.", add_eval_arguments, run_eval),
+    "push": ("Push a saved pruned model with its model card to the Hugging Face Hub.", add_push_arguments, run_push),
 }
 
 
