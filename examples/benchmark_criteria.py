@@ -53,7 +53,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", default="builtin:smollm2-135m")
     parser.add_argument("--ratios", type=float, nargs="+", default=[0.2, 0.5])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--eval-windows", type=int, default=32, help="128-token windows per perplexity text")
+    parser.add_argument("--eval-windows", type=int, default=24, help="128-token windows per perplexity text")
     parser.add_argument("--calibration-data", default=None, help="default: HyWIAConfig's")
     parser.add_argument("--only", nargs="*", default=None, help="criteria to run (names from the grid)")
     parser.add_argument("--validation", action="store_true", help="evaluate on the validation texts")
@@ -62,6 +62,8 @@ def parse_args() -> argparse.Namespace:
                         help="HyWIAConfig overrides for every run, e.g. fusion_steps=20")
     parser.add_argument("--output-dir", type=Path, default=Path("docs/results"))
     parser.add_argument("--name", default=None, help="file stem (default: criteria[_quick|_validation])")
+    parser.add_argument("--from-rows", type=Path, default=None,
+                        help="only aggregate the rows of an earlier run (its *_rows.jsonl) into tables and plots")
     args = parser.parse_args()
     if args.quick:
         args.ratios, args.seeds = [0.5], args.seeds[:1]
@@ -91,7 +93,7 @@ def evaluate(model, eval_ids: dict, windows: int) -> dict:
             for name, ids in eval_ids.items()}
 
 
-def run_seed(dense, tokenizer, seed, args, runs, eval_ids, common) -> list[dict]:
+def run_seed(dense, tokenizer, seed, args, runs, eval_ids, common, log: Path) -> list[dict]:
     calibration = load_calibration_data(
         args.calibration_data or HyWIAConfig().calibration_data, tokenizer, 16, 128, seed
     )
@@ -115,6 +117,8 @@ def run_seed(dense, tokenizer, seed, args, runs, eval_ids, common) -> list[dict]
                        "score_peak_rss_mb": cost.peak_rss_bytes / 2**20, **evaluate(model, eval_ids, args.eval_windows),
                        "widths": pruner.summary.widths_after, "blend": pruner.summary.extras.get("learned_blend")}
                 print({k: v for k, v in row.items() if k not in ("widths", "blend")}, flush=True)
+                with log.open("a") as stream:  # every row lands on disk at once: a stopped run keeps what it measured
+                    stream.write(json.dumps(row) + "\n")
                 rows.append(row)
                 del model
     return rows
@@ -143,6 +147,32 @@ def markdown(table: list[dict], eval_names: list[str], header: str) -> str:
         cells = " | ".join(f"{e[n][0]:.2f} ± {e[n][1]:.2f}" for n in eval_names)
         lines.append(f"| {e['ratio']} | {e['criterion']} | {e['allocation']} | {100 * e['kept_fraction']:.1f}% | "
                      f"{cells} | {e['score_wall_s']:.1f} | {e['score_peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+SINGLE_GRANULARITY = ("element1", "element2", "vector", "groupvec")
+
+
+def bar_check(table: list[dict], eval_names: list[str]) -> str:
+    """The headline comparison: hywia (learned) against every other criterion under LLM-Pruner's split, and against
+    the best single-granularity criterion under any allocation, per ratio and evaluation text."""
+    lines = ["| ratio | text | hywia (learned) | best other, LLM-Pruner split | hywia vs it | best single-granularity, "
+             "any allocation | hywia vs it |", "|---|---|---|---|---|---|---|"]
+    for ratio in sorted({e["ratio"] for e in table}):
+        at = [e for e in table if e["ratio"] == ratio]
+        ours = next((e for e in at if (e["criterion"], e["allocation"]) == ("hywia", "learned")), None)
+        if ours is None:
+            continue
+        for name in eval_names:
+            split = min((e for e in at if e["allocation"] == "llm_pruner" and e["criterion"] != "hywia"),
+                        key=lambda e: e[name][0])
+            single = min((e for e in at if e["criterion"] in SINGLE_GRANULARITY), key=lambda e: e[name][0])
+            value = ours[name][0]
+            lines.append(
+                f"| {ratio} | {name} | {value:.2f} | {split['criterion']}: {split[name][0]:.2f} | "
+                f"{100 * (value / split[name][0] - 1):+.1f}% | {single['criterion']}/{single['allocation']}: "
+                f"{single[name][0]:.2f} | {100 * (value / single[name][0] - 1):+.1f}% |"
+            )
     return "\n".join(lines)
 
 
@@ -184,8 +214,23 @@ def plot_widths(rows: list[dict], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def report(rows: list[dict], eval_names: list[str], header: str, output_dir: Path, stem: str, payload: dict) -> None:
+    table = aggregate(rows, eval_names)
+    text = markdown(table, eval_names, header) + "\n\n## HyWIA against the others\n\n" + bar_check(table, eval_names)
+    write_results(output_dir, stem, {**payload, "rows": rows, "table": table}, text)
+    plot_widths(rows, output_dir / f"{stem}_widths.png")
+    print(text)
+
+
 def main() -> None:
     args = parse_args()
+    eval_names = ["in_domain", "out_of_domain"]
+    if args.from_rows:
+        rows = [json.loads(line) for line in args.from_rows.read_text().splitlines() if line.strip()]
+        stem = args.name or args.from_rows.name.removesuffix("_rows.jsonl")
+        header = f"# Criteria × allocations (aggregated from {args.from_rows.name}: {len(rows)} runs)"
+        report(rows, eval_names, header, args.output_dir, stem, {"rows_file": str(args.from_rows)})
+        return
     torch.manual_seed(0)
     runs = QUICK_RUNS if args.quick else RUNS
     if args.only:
@@ -193,25 +238,23 @@ def main() -> None:
     common = parse_overrides(args.set)
     dense, tokenizer = load_model_and_tokenizer(args.model)
     texts = EVAL_TEXTS["validation" if args.validation else "heldout"]
-    eval_names = ["in_domain", "out_of_domain"]
     windows_tokens = args.eval_windows * 128
     eval_ids = {name: tokenize_text(load_text(source), tokenizer, max_tokens=windows_tokens + 1, show_progress=False)
                 for name, source in zip(eval_names, texts)}
     dense_ppl = evaluate(dense, eval_ids, args.eval_windows)
     print("dense", dense_ppl, flush=True)
-    rows = [row for seed in args.seeds for row in run_seed(dense, tokenizer, seed, args, runs, eval_ids, common)]
-    table = aggregate(rows, eval_names)
     stem = args.name or "criteria" + ("_quick" if args.quick else "") + ("_validation" if args.validation else "")
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    log = args.output_dir / f"{stem}_rows.jsonl"
+    log.write_text("")
+    rows = [row for seed in args.seeds for row in run_seed(dense, tokenizer, seed, args, runs, eval_ids, common, log)]
     header = (f"# Criteria × allocations on {args.model}\n\nCommand: `{command_line()}`  \n"
               f"Eval texts: {texts[0]} (in domain), {texts[1]} (out of domain), first {args.eval_windows} "
               f"windows of 128 tokens. Dense: in {dense_ppl['in_domain']:.2f}, out {dense_ppl['out_of_domain']:.2f}."
               f"  \nScore wall time and peak RSS: the criterion given the statistics that earlier criteria of the same "
               f"seed already cached (cold costs: examples/benchmark_cost.py).  \nSeeds: {args.seeds}. Overrides: {common or 'none'}. Machine: {machine_info()}")
-    write_results(args.output_dir, stem, {"command": command_line(), "machine": machine_info(), "texts": texts,
-                                          "dense": dense_ppl, "rows": rows, "table": table},
-                  markdown(table, eval_names, header))
-    plot_widths(rows, args.output_dir / f"{stem}_widths.png")
-    print(markdown(table, eval_names, header))
+    report(rows, eval_names, header, args.output_dir, stem,
+           {"command": command_line(), "machine": machine_info(), "texts": texts, "dense": dense_ppl})
 
 
 if __name__ == "__main__":

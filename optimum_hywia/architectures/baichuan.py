@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..modeling.baichuan import set_baichuan_attention_widths
-from .base import ATTENTION, MLP, ArchitectureSpec, UnitGroup, UnitMember, params_per_unit, rows_per_unit
+from .base import ATTENTION, ArchitectureSpec, UnitGroup, UnitMember, gated_mlp_group, params_per_unit, rows_per_unit
 
 logger = logging.getLogger(__name__)
 
@@ -58,23 +58,12 @@ def _attention_group(layer: nn.Module, index: int) -> UnitGroup:
     return UnitGroup(index, ATTENTION, heads, members, params_per_unit(layer, members, heads))
 
 
-def _mlp_group(layer: nn.Module, index: int) -> UnitGroup:
-    channels = layer.mlp.gate_proj.out_features
-    unit_of = torch.arange(channels)
-    members = [
-        UnitMember("mlp.gate_proj", 0, unit_of),
-        UnitMember("mlp.up_proj", 0, unit_of),
-        UnitMember("mlp.down_proj", 1, unit_of),
-    ]
-    return UnitGroup(index, MLP, channels, members, params_per_unit(layer, members, channels))
-
-
 def baichuan_unit_groups(layer: nn.Module, index: int, config: object, gqa_mode: str) -> list[UnitGroup]:
     """Head units (RoPE models only) and MLP channel units of one Baichuan layer (multi-head: no `gqa_mode`)."""
     if not hasattr(layer.self_attn, "rotary_emb"):
         _warn_alibi_once()
-        return [_mlp_group(layer, index)]
-    return [_attention_group(layer, index), _mlp_group(layer, index)]
+        return [gated_mlp_group(layer, index)]
+    return [_attention_group(layer, index), gated_mlp_group(layer, index)]
 
 
 BAICHUAN_SPEC = ArchitectureSpec(

@@ -93,3 +93,15 @@ def params_per_unit(layer: nn.Module, members: list[UnitMember], num_units: int)
         if member.dim == 0 and linear.bias is not None:
             total += in_units
     return total // num_units
+
+
+def gated_mlp_group(layer: nn.Module, index: int) -> UnitGroup:
+    """Channel j of a gated MLP (`mlp.gate_proj`/`up_proj`/`down_proj`): gate and up row j, down column j."""
+    channels = layer.mlp.gate_proj.out_features
+    unit_of = torch.arange(channels)
+    members = [
+        UnitMember("mlp.gate_proj", 0, unit_of),
+        UnitMember("mlp.up_proj", 0, unit_of),
+        UnitMember("mlp.down_proj", 1, unit_of),
+    ]
+    return UnitGroup(index, MLP, channels, members, params_per_unit(layer, members, channels))

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..modeling.modeling_hywia import set_llama_attention_widths
-from .base import ATTENTION, MLP, ArchitectureSpec, UnitGroup, UnitMember, params_per_unit, rows_per_unit
+from .base import ATTENTION, ArchitectureSpec, UnitGroup, UnitMember, gated_mlp_group, params_per_unit, rows_per_unit
 
 
 def read_llama_widths(layer: nn.Module) -> dict:
@@ -45,19 +45,8 @@ def _attention_group(layer: nn.Module, index: int, gqa_mode: str) -> UnitGroup:
     return UnitGroup(index, ATTENTION, heads, members, params_per_unit(layer, members, heads), blocks=blocks)
 
 
-def _mlp_group(layer: nn.Module, index: int) -> UnitGroup:
-    channels = layer.mlp.gate_proj.out_features
-    unit_of = torch.arange(channels)
-    members = [
-        UnitMember("mlp.gate_proj", 0, unit_of),
-        UnitMember("mlp.up_proj", 0, unit_of),
-        UnitMember("mlp.down_proj", 1, unit_of),
-    ]
-    return UnitGroup(index, MLP, channels, members, params_per_unit(layer, members, channels))
-
-
 def llama_unit_groups(layer: nn.Module, index: int, config: object, gqa_mode: str) -> list[UnitGroup]:
-    return [_attention_group(layer, index, gqa_mode), _mlp_group(layer, index)]
+    return [_attention_group(layer, index, gqa_mode), gated_mlp_group(layer, index)]
 
 
 LLAMA_SPEC = ArchitectureSpec(
