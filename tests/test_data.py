@@ -6,6 +6,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import tiny_models
 import torch
 
 from optimum_hywia.data import builtin as builtin_mod
@@ -27,15 +28,7 @@ TEXTS = Path(__file__).resolve().parent.parent / "optimum_hywia" / "data" / "tex
 
 @pytest.fixture(scope="module")
 def byte_tokenizer():
-    """A 256-token byte-level tokenizer (no merges, no special tokens), built without the Hub."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    tok = Tokenizer(models.BPE(vocab={c: i for i, c in enumerate(alphabet)}, merges=[]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    tok.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(tokenizer_object=tok)
+    return tiny_models.byte_tokenizer()
 
 
 # --- sample_windows -------------------------------------------------------------------------------------------------

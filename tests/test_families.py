@@ -5,7 +5,6 @@ forward and cached `generate` → save → load by name (in process; and in fres
 imported, and without it through `trust_remote_code`) → identical logits and generations.
 """
 
-import copy
 import json
 import subprocess
 import sys
@@ -18,14 +17,13 @@ from huggingface_hub.errors import StrictDataclassClassValidationError
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
-from optimum_hywia import HyWIAConfig, HyWIAPruner, get_architecture_spec
-from optimum_hywia.allocation import plan_pruning
+from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.architectures import baichuan as baichuan_spec
 from optimum_hywia.architectures import bloom as bloom_spec
 from optimum_hywia.importance import available_importances, get_importance
 from optimum_hywia.modeling import is_pruned_model
 
-from tiny_models import BAICHUAN_TINY, EXTRA_FAMILIES, TINY_FAMILIES, VOCAB, tiny_model
+from tiny_models import BAICHUAN_TINY, EXTRA_FAMILIES, TINY_FAMILIES, VOCAB, masked_reference, tiny_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = sorted({**TINY_FAMILIES, **EXTRA_FAMILIES})
@@ -58,21 +56,6 @@ def pruner_config(importance: str = "magnitude_l1", **overrides) -> HyWIAConfig:
 def logits(model, attention_mask=None) -> torch.Tensor:
     with torch.no_grad():
         return model(INPUT, attention_mask=attention_mask).logits
-
-
-def masked_reference(dense, config: HyWIAConfig):
-    """`dense` with the outputs of the units the pruner removes zeroed (their columns of dense / o_proj / ...)."""
-    reference = copy.deepcopy(dense)
-    context = HyWIAPruner(config).scoring_context(copy.deepcopy(dense), None, None)
-    scores = get_importance(config.importance).score(context)
-    plan = plan_pruning(context, scores, config.resolved_allocation)
-    layers = get_architecture_spec(reference).layers(reference)
-    with torch.no_grad():
-        for group in context.groups:
-            member = group.mask_member
-            removed = ~torch.isin(member.unit_of, plan[group.key]) & (member.unit_of >= 0)
-            layers[group.layer].get_submodule(member.path).weight[:, removed] = 0
-    return reference
 
 
 def assert_equals_masked_reference(family: str, config: HyWIAConfig, dense=None) -> None:

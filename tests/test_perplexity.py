@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import tiny_models
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -26,15 +27,7 @@ def tiny_model():
 
 @pytest.fixture(scope="module")
 def byte_tokenizer():
-    """A 256-token byte-level tokenizer (no merges, no special tokens), built without the Hub."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    tok = Tokenizer(models.BPE(vocab={c: i for i, c in enumerate(alphabet)}, merges=[]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    tok.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(tokenizer_object=tok)
+    return tiny_models.byte_tokenizer()
 
 
 @pytest.fixture

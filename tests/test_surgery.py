@@ -1,6 +1,5 @@
 """Surgery on every tiny family: shapes, exact equivalence with masking, dtype, minimum widths, errors."""
 
-import copy
 
 import pytest
 import torch
@@ -9,7 +8,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from optimum_hywia import HyWIAConfig, HyWIAPruner, get_architecture_spec
 from optimum_hywia.modeling import is_pruned_model
 
-from tiny_models import VOCAB
+from tiny_models import VOCAB, masked_reference
 
 INPUT = torch.randint(0, VOCAB, (2, 11), generator=torch.Generator().manual_seed(3))
 
@@ -18,25 +17,6 @@ def prune(model, **kwargs):
     pruner = HyWIAPruner(HyWIAConfig(**{"importance": "magnitude_l1", "skip_first_layers": 1, "skip_last_layers": 1,
                                         **kwargs}))
     return pruner.prune(model), pruner
-
-
-def masked_reference(dense, pruner_config):
-    """The dense model with the outputs of the units the pruner removes zeroed (their o_proj/down_proj columns)."""
-    reference = copy.deepcopy(dense)
-    probe = HyWIAPruner(pruner_config)
-    context = probe.scoring_context(copy.deepcopy(dense), None, None)
-    from optimum_hywia.allocation import plan_pruning
-    from optimum_hywia.importance import get_importance
-
-    scores = get_importance(pruner_config.importance).score(context)
-    plan = plan_pruning(context, scores, pruner_config.resolved_allocation)
-    layers = get_architecture_spec(reference).layers(reference)
-    with torch.no_grad():
-        for group in context.groups:
-            member = group.mask_member
-            removed = ~torch.isin(member.unit_of, plan[group.key]) & (member.unit_of >= 0)
-            layers[group.layer].get_submodule(member.path).weight[:, removed] = 0
-    return reference
 
 
 @pytest.mark.parametrize("gqa_mode", ["kv_group", "query_heads"])

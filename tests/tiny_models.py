@@ -92,3 +92,37 @@ def save_tiny_checkpoint(folder, family: str = "llama_gqa", seed: int = 0):
     model.save_pretrained(folder)
     tiny_tokenizer().save_pretrained(folder)
     return model
+
+
+def byte_tokenizer():
+    """A 256-token byte-level tokenizer (no merges, no special tokens), built without the Hub."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    backend = Tokenizer(models.BPE(vocab={c: i for i, c in enumerate(alphabet)}, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    backend.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=backend)
+
+
+def masked_reference(dense, config):
+    """`dense` with the outputs of the units the pruner would remove zeroed (their columns of the output projection:
+    o_proj, down_proj, dense, ...): what a correctly pruned model must compute."""
+    import copy
+
+    from optimum_hywia import HyWIAPruner, get_architecture_spec
+    from optimum_hywia.allocation import plan_pruning
+    from optimum_hywia.importance import get_importance
+
+    reference = copy.deepcopy(dense)
+    context = HyWIAPruner(config).scoring_context(copy.deepcopy(dense), None, None)
+    scores = get_importance(config.importance).score(context)
+    plan = plan_pruning(context, scores, config.resolved_allocation)
+    layers = get_architecture_spec(reference).layers(reference)
+    with torch.no_grad():
+        for group in context.groups:
+            member = group.mask_member
+            removed = ~torch.isin(member.unit_of, plan[group.key]) & (member.unit_of >= 0)
+            layers[group.layer].get_submodule(member.path).weight[:, removed] = 0
+    return reference
