@@ -30,14 +30,6 @@ BASE = dict(skip_first_layers=0, skip_last_layers=0, pruning_ratio=0.5, num_cali
 PROBE_IDS = torch.randint(0, VOCAB, (2, 12), generator=torch.Generator().manual_seed(7))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def arguments(out, **overrides) -> TrainingArguments:
     values = dict(max_steps=6, per_device_train_batch_size=4, learning_rate=1e-3, train_sampling_strategy="sequential",
                   report_to=[], save_strategy="no", use_cpu=True, disable_tqdm=True, logging_steps=1, seed=0)

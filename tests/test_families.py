@@ -35,15 +35,6 @@ PADDED[1, :3] = 0  # left padding in the second row: Bloom then builds ALiBi fro
 CALIBRATION = torch.randint(0, VOCAB, (2, 16), generator=torch.Generator().manual_seed(1))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run ~20x faster on one thread than on contended cores (thread spin-waits dominate)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def load_kwargs(family: str) -> dict:
     return {"trust_remote_code": True} if family == "baichuan" else {}  # Baichuan's own code is remote code
 

@@ -17,14 +17,6 @@ CALIBRATION = torch.randint(0, VOCAB, (12, 16), generator=torch.Generator().manu
 BASE = dict(skip_first_layers=0, skip_last_layers=0, pruning_ratio=0.5, fusion_steps=6, fusion_eval_every=3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def context_for(model, **overrides):
     config = HyWIAConfig(**{**BASE, "importance": "hywia", **overrides})
     return HyWIAPruner(config).scoring_context(model, CALIBRATION, None)

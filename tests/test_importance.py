@@ -16,15 +16,6 @@ from optimum_hywia.importance import gradients as gradients_module
 ALL_CRITERIA = ("element1", "element2", "vector", "groupvec", "wanda_sp", "flap")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread (and the CI machine's cores are shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_llama(seed: int = 0, layers: int = 3, kv_heads: int = 2) -> LlamaForCausalLM:
     torch.manual_seed(seed)
     config = LlamaConfig(
