@@ -99,40 +99,38 @@ class PrunedLayersMixin:
         self.post_init()
 
 
+class LlamaFamilyWidthsMixin:
+    """Validation of `layer_widths` for the Llama-family pruned configs (replaces the parent's head-count check)."""
+
+    def validate_architecture(self):
+        check_layer_widths(self.layer_widths, self.num_hidden_layers)
+
+
 @strict
-class HyWIALlamaConfig(LlamaConfig):
+class HyWIALlamaConfig(LlamaFamilyWidthsMixin, LlamaConfig):
     """A Llama config whose layers may each keep their own number of heads and MLP channels."""
 
     model_type = "hywia_llama"
     layer_widths: list | None = None
     hywia: dict | None = None
 
-    def validate_architecture(self):
-        check_layer_widths(self.layer_widths, self.num_hidden_layers)
-
 
 @strict
-class HyWIAMistralConfig(MistralConfig):
+class HyWIAMistralConfig(LlamaFamilyWidthsMixin, MistralConfig):
     """A Mistral config whose layers may each keep their own number of heads and MLP channels."""
 
     model_type = "hywia_mistral"
     layer_widths: list | None = None
     hywia: dict | None = None
 
-    def validate_architecture(self):
-        check_layer_widths(self.layer_widths, self.num_hidden_layers)
-
 
 @strict
-class HyWIAQwen2Config(Qwen2Config):
+class HyWIAQwen2Config(LlamaFamilyWidthsMixin, Qwen2Config):
     """A Qwen2 config whose layers may each keep their own number of heads and MLP channels."""
 
     model_type = "hywia_qwen2"
     layer_widths: list | None = None
     hywia: dict | None = None
-
-    def validate_architecture(self):
-        check_layer_widths(self.layer_widths, self.num_hidden_layers)
 
     def original_width_values(self, widths: dict) -> dict:
         """The widths plus `head_dim`: Qwen2Config has no such field and would derive it from the pruned head count."""
