@@ -9,7 +9,6 @@ held out of training pick the best step by the loss of the *hard*-pruned model.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from tqdm.auto import tqdm
 
 from ..allocation import fractions_to_counts, params_budget, removable, select_kept_units
 from ..importance.base import GroupKey, ScoringContext
+from ..importance.gradients import gradient_scope
 from .attention import ALLOCATION_VIEWS, GranularityAttention
 from .masks import unit_output_masks
 
@@ -101,21 +101,6 @@ def hard_masks(context: ScoringContext, scores, removal) -> dict[GroupKey, torch
     return masks
 
 
-@contextlib.contextmanager
-def _frozen(model):
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    was_training = model.training
-    model.eval()
-    try:
-        for parameter, _ in flags:
-            parameter.requires_grad_(False)
-        yield
-    finally:
-        for parameter, flag in flags:
-            parameter.requires_grad_(flag)
-        model.train(was_training)
-
-
 def _lm_loss(model, batch: torch.Tensor, dense_logits: torch.Tensor | None, kl_weight: float) -> torch.Tensor:
     output = model(input_ids=batch, labels=batch)
     if dense_logits is None or kl_weight == 0:
@@ -153,7 +138,7 @@ def train_fusion(context: ScoringContext, inputs: FusionInputs) -> FusionResult:
     weights = {g.key: g.num_units * g.params_per_unit for g in context.groups}
     total_weight = sum(weights.values())
     best, history = (float("inf"), copy.deepcopy(attention.state_dict()), -1), []
-    with _frozen(model):
+    with gradient_scope(model, []):
         for step in tqdm(range(config.fusion_steps + 1), desc="HyWIA fusion", leave=False):
             if holdout and (step % config.fusion_eval_every == 0 or step == config.fusion_steps):
                 with torch.no_grad():

@@ -57,8 +57,8 @@ def member_parameters(context: ScoringContext) -> list[nn.Parameter]:
 
 
 @contextmanager
-def _gradient_scope(model: nn.Module, params: list[nn.Parameter]) -> Iterator[None]:
-    """eval() mode, requires_grad on `params` only; both restored on exit."""
+def gradient_scope(model: nn.Module, params: list[nn.Parameter]) -> Iterator[None]:
+    """eval() mode, requires_grad on `params` only (none: the whole model frozen); both restored on exit."""
     was_training = model.training
     flags = [(p, p.requires_grad) for p in model.parameters()]
     try:
@@ -101,7 +101,7 @@ def accumulate_gradients(
     fisher = [torch.zeros_like(p, dtype=ACCUMULATION_DTYPE) for p in params] if second_order else None
     samples = 0
     desc = "Gradients (per sequence)" if second_order else "Gradients"
-    with _gradient_scope(model, params), torch.enable_grad():
+    with gradient_scope(model, params), torch.enable_grad():
         for batch in tqdm(context.calibration, desc=desc, leave=False):
             batch = batch.to(device)
             if not second_order:

@@ -70,14 +70,18 @@ def resize_llama_layer(layer: nn.Module, widths: dict) -> None:
     mlp.down_proj = resized_linear(mlp.down_proj, in_features=channels)
 
 
-def check_layer_widths(layer_widths: list | None, num_hidden_layers: int) -> None:
-    """Raise ValueError when `layer_widths` cannot describe a model of `num_hidden_layers` layers."""
-    if layer_widths is None:
-        return
+def _check_depth(layer_widths: list, num_hidden_layers: int) -> None:
     if len(layer_widths) != num_hidden_layers:
         raise ValueError(
             f"`layer_widths` has {len(layer_widths)} entries, expected one per layer ({num_hidden_layers})."
         )
+
+
+def check_layer_widths(layer_widths: list | None, num_hidden_layers: int) -> None:
+    """Raise ValueError when `layer_widths` cannot describe a model of `num_hidden_layers` layers."""
+    if layer_widths is None:
+        return
+    _check_depth(layer_widths, num_hidden_layers)
     for index, widths in enumerate(layer_widths):
         missing = [key for key in WIDTH_KEYS if key not in widths]
         if missing:
@@ -219,10 +223,7 @@ def check_bloom_layer_widths(layer_widths: list | None, num_hidden_layers: int, 
     """Raise ValueError when `layer_widths` cannot describe a Bloom of this depth and head count."""
     if layer_widths is None:
         return
-    if len(layer_widths) != num_hidden_layers:
-        raise ValueError(
-            f"`layer_widths` has {len(layer_widths)} entries, expected one per layer ({num_hidden_layers})."
-        )
+    _check_depth(layer_widths, num_hidden_layers)
     for index, widths in enumerate(layer_widths):
         missing = [key for key in BLOOM_WIDTH_KEYS if key not in widths]
         if missing:
