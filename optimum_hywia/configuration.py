@@ -18,6 +18,7 @@ GQA_MODES = ("kv_group", "query_heads")
 FUSIONS = ("attention", "fixed")
 COARSE_READINGS = ("group", "vector")
 NORMALIZATIONS = ("rank", "mean")
+STATISTICS_DTYPES = ("float32", "bfloat16")
 
 
 def _check_choice(name: str, value: Any, allowed: tuple | list) -> None:
@@ -127,6 +128,26 @@ class HyWIAConfig:
     temperature_end: float = field(default=0.005, metadata={"help": "Soft-mask temperature at the last step."})
     budget_penalty: float = field(default=10.0, metadata={"help": "λ of the (mean mask − keep ratio)² penalty."})
     kl_weight: float = field(default=0.0, metadata={"help": "Weight of the KL term to the dense model's logits."})
+    round_to: int = field(
+        default=1,
+        metadata={"help": "Kept MLP channels of every pruned layer rounded to a multiple of this (1: no rounding); "
+                  "regular widths run faster on some kernels."},
+    )
+    statistics_dtype: str = field(
+        default="float32",
+        metadata={"help": "dtype of the per-weight gradient buffers of the Taylor statistics: `float32` or "
+                  "`bfloat16` (half the memory; per-unit sums stay float64)."},
+    )
+    gradient_checkpointing: bool = field(
+        default=False,
+        metadata={"help": "Recompute activations in the backward pass of the calibration gradients (less memory, "
+                  "about one more forward pass of time)."},
+    )
+    layers_per_pass: int | None = field(
+        default=None,
+        metadata={"help": "Gradient statistics for this many pruned layers per pass over the calibration data "
+                  "(None: all at once). Bounds gradient memory to that many layers, at one pass per chunk."},
+    )
 
     def __post_init__(self) -> None:
         ratio = self.pruning_ratio
@@ -165,6 +186,11 @@ class HyWIAConfig:
             _check_positive(name, getattr(self, name))
         for name in ("budget_penalty", "kl_weight"):
             _check_positive(name, getattr(self, name), allow_zero=True)
+        _check_int("round_to", self.round_to, 1)
+        _check_choice("statistics_dtype", self.statistics_dtype, STATISTICS_DTYPES)
+        _check_bool("gradient_checkpointing", self.gradient_checkpointing)
+        if self.layers_per_pass is not None:
+            _check_int("layers_per_pass", self.layers_per_pass, 1)
 
     @property
     def resolved_allocation(self) -> str:

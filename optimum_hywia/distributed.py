@@ -23,15 +23,8 @@ import torch
 import torch.distributed as dist
 
 from .importance.base import ScoringContext
-from .importance.gradients import (
-    TAYLOR2_KEY,
-    TAYLOR_KEY,
-    Statistics,
-    accumulate_gradients,
-    member_parameters,
-    statistics_from_gradients,
-    taylor_statistics,
-)
+from .importance.gradient_pass import accumulate_gradients, statistics_dtype
+from .importance.gradients import Statistics, taylor_statistics
 
 T = TypeVar("T")
 
@@ -82,17 +75,23 @@ def sharded_taylor_statistics(context: ScoringContext, second_order: bool = Fals
     gradients for the Fisher); `all_reduce` SUM gives the whole set's sums on every rank, which are then reduced
     to per-unit statistics exactly as in one process and cached where the criteria look for them.
     """
-    key = TAYLOR2_KEY if second_order else TAYLOR_KEY
-    if not is_distributed() or key in context.cache:
+    if not is_distributed():
         return taylor_statistics(context, second_order)
-    params = member_parameters(context)
+    return taylor_statistics(context, second_order, accumulate=_sharded_gradients)
+
+
+def _sharded_gradients(
+    context: ScoringContext, params: list, second_order: bool
+) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+    """This rank's share of the summed gradients (and Fisher), all-reduced into the whole set's on every rank."""
     shard = list(context.calibration or [])[rank():: world_size()]
     local = ScoringContext(context.model, context.layers, context.groups, context.config, shard)
     if shard:
         grads, fisher = accumulate_gradients(local, params, second_order)
     else:
-        grads = [torch.zeros_like(p, dtype=torch.float32) for p in params]
-        fisher = [torch.zeros_like(p, dtype=torch.float32) for p in params] if second_order else None
+        dtype = statistics_dtype(context)
+        grads = [torch.zeros_like(p, dtype=dtype) for p in params]
+        fisher = [torch.zeros_like(p, dtype=dtype) for p in params] if second_order else None
     all_reduce_sum_(grads)
     if fisher is not None:
         local_sequences = sum(len(batch) for batch in shard)
@@ -102,5 +101,4 @@ def sharded_taylor_statistics(context: ScoringContext, second_order: bool = Fals
         all_reduce_sum_(fisher)
         for fish in fisher:
             fish.div_(total_sequences)
-    context.cache[key] = statistics_from_gradients(context, params, grads, fisher)
-    return context.cache[key]
+    return grads, fisher

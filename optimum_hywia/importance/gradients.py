@@ -18,109 +18,38 @@ for the order):
   num_weights / len(sample) weights, it estimates the per-layer density that a global ranking of individual weights
   by |w·g| would keep: see `fine_grained_densities`.
 
-Scoring never changes the model: gradients come from `torch.autograd.grad` (no `.grad` is written), only the member
-weights require grad during the pass, and training mode and `requires_grad` flags are restored afterwards.
+Scoring never changes the model: each `.grad` is folded into the running sums and released as soon as autograd
+writes it (gradients held before are put back), only the member weights require grad during the pass, and training
+mode and `requires_grad` flags are restored afterwards. Memory: the weights, one sum per member weight (two with
+the Fisher) in `config.statistics_dtype`, one fresh gradient at a time, and the activations of one batch (fewer
+with `config.gradient_checkpointing`); `config.layers_per_pass` bounds the sums to a few layers at a time.
 """
 
 from __future__ import annotations
 
 import zlib
-from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..architectures import UnitGroup, UnitMember, member_module
 from .base import GroupKey, ScoringContext, scatter_to_units
+from .gradient_pass import (  # noqa: F401  (re-exported: the statistics' public entry points live here)
+    accumulate_gradients,
+    activation_checkpointing,
+    calibration_loss,
+    gradient_scope,
+    input_device,
+    layer_chunks,
+    member_parameters,
+)
 
 TAYLOR_KEY = "taylor"
 TAYLOR2_KEY = "taylor2"
 SAMPLE_SIZE = 65536
-ACCUMULATION_DTYPE = torch.float32  # per-weight g and F buffers; per-unit statistics are float64
+REDUCTION_DTYPE = torch.float32  # per-weight saliencies while reducing; per-unit statistics are float64
 
 Statistics = dict[GroupKey, dict[str, torch.Tensor]]
-
-
-def member_parameters(context: ScoringContext) -> list[nn.Parameter]:
-    """Weights and biases of every member projection of the pruned groups, each once (a stable order)."""
-    params: dict[int, nn.Parameter] = {}
-    for group in context.groups:
-        layer = context.layer_of(group)
-        for member in group.members:
-            linear = member_module(layer, member)
-            params.setdefault(id(linear.weight), linear.weight)
-            if member.dim == 0 and linear.bias is not None:
-                params.setdefault(id(linear.bias), linear.bias)
-    return list(params.values())
-
-
-@contextmanager
-def gradient_scope(model: nn.Module, params: list[nn.Parameter]) -> Iterator[None]:
-    """eval() mode, requires_grad on `params` only (none: the whole model frozen); both restored on exit."""
-    was_training = model.training
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        model.eval()
-        for p, _ in flags:
-            p.requires_grad_(False)
-        for p in params:
-            p.requires_grad_(True)
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        model.train(was_training)
-
-
-def input_device(model: nn.Module) -> torch.device:
-    """Where input ids go: the input embedding's device (the first parameter's when there is none)."""
-    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    return embeddings.weight.device if embeddings is not None else next(model.parameters()).device
-
-
-def calibration_loss(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
-    """Mean causal-LM token loss of one batch [b, L], labels = input ids."""
-    return model(input_ids=input_ids, labels=input_ids, use_cache=False).loss
-
-
-def _gradients(loss: torch.Tensor, params: list[nn.Parameter]) -> list[torch.Tensor | None]:
-    return list(torch.autograd.grad(loss, params, allow_unused=True))
-
-
-def accumulate_gradients(
-    context: ScoringContext, params: list[nn.Parameter], second_order: bool = False
-) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
-    """Summed gradient g (and, with `second_order`, the diagonal Fisher F) of `params` over the calibration set."""
-    if not context.calibration:
-        raise ValueError("Gradient statistics need calibration batches (`context.calibration` is empty).")
-    model = context.model
-    device = input_device(model)
-    grads = [torch.zeros_like(p, dtype=ACCUMULATION_DTYPE) for p in params]
-    fisher = [torch.zeros_like(p, dtype=ACCUMULATION_DTYPE) for p in params] if second_order else None
-    samples = 0
-    desc = "Gradients (per sequence)" if second_order else "Gradients"
-    with gradient_scope(model, params), torch.enable_grad():
-        for batch in tqdm(context.calibration, desc=desc, leave=False):
-            batch = batch.to(device)
-            if not second_order:
-                for acc, grad in zip(grads, _gradients(calibration_loss(model, batch), params)):
-                    if grad is not None:
-                        acc.add_(grad)
-                continue
-            for sequence in batch:
-                per_sample = _gradients(calibration_loss(model, sequence.unsqueeze(0)), params)
-                for acc, fish, grad in zip(grads, fisher, per_sample):
-                    if grad is not None:
-                        grad = grad.to(ACCUMULATION_DTYPE)
-                        acc.add_(grad, alpha=1.0 / len(batch))
-                        fish.addcmul_(grad, grad)
-                samples += 1
-    if fisher is not None:
-        for fish in fisher:
-            fish.div_(samples)
-    return grads, fisher
 
 
 def _group_generator(context: ScoringContext, group: UnitGroup) -> torch.Generator:
@@ -171,11 +100,11 @@ def _reduce_group(
     sample, start = [], 0
     for member, count in zip(group.members, counts):
         linear = member_module(layer, member)
-        weight = linear.weight.detach().to(ACCUMULATION_DTYPE)
+        weight = linear.weight.detach().to(REDUCTION_DTYPE)
         g_w, f_w = buffers.pop(id(linear.weight))
         has_bias = member.dim == 0 and linear.bias is not None
         if has_bias:
-            bias = linear.bias.detach().to(ACCUMULATION_DTYPE)
+            bias = linear.bias.detach().to(REDUCTION_DTYPE)
             g_b, f_b = buffers.pop(id(linear.bias))
         saliency = {"1": weight * g_w}
         bias_saliency = {"1": bias * g_b} if has_bias else {}
@@ -206,23 +135,29 @@ def _reduce_group(
     return stats
 
 
-def taylor_statistics(context: ScoringContext, second_order: bool = False) -> Statistics:
+def taylor_statistics(context: ScoringContext, second_order: bool = False, accumulate=None) -> Statistics:
     """Per-group Taylor statistics (module docstring), computed once per context and cached.
 
     First order: keys `fine1`, `vector1`, `group1`, `abs_saliency_sample`, `num_weights`, cached under
     `context.cache["taylor"]`. `second_order=True` runs per-sequence backward passes and returns those keys plus
     `fine2`, `vector2`, `group2`, cached under `context.cache["taylor2"]` (the two passes are independent, so a
     criterion's result does not depend on which criterion ran first).
+
+    With `config.layers_per_pass` set, the pruned layers are scored that many at a time, one calibration pass
+    each, so per-weight buffers exist for one run of layers only; the statistics are the same as all at once.
+    `accumulate(context, params, second_order)` replaces `accumulate_gradients` (e.g. to shard the batches).
     """
     key = TAYLOR2_KEY if second_order else TAYLOR_KEY
     if key in context.cache:
         return context.cache[key]
-    params = member_parameters(context)
-    if not params:
-        context.cache[key] = {}
-        return context.cache[key]
-    grads, fisher = accumulate_gradients(context, params, second_order)
-    context.cache[key] = statistics_from_gradients(context, params, grads, fisher)
+    statistics: Statistics = {}
+    for groups in layer_chunks(context):
+        params = member_parameters(context, groups)
+        if not params:
+            continue
+        grads, fisher = (accumulate or accumulate_gradients)(context, params, second_order)
+        statistics.update(statistics_from_gradients(context, params, grads, fisher, groups))
+    context.cache[key] = statistics
     return context.cache[key]
 
 
@@ -231,8 +166,10 @@ def statistics_from_gradients(
     params: list[nn.Parameter],
     grads: list[torch.Tensor],
     fisher: list[torch.Tensor] | None = None,
+    groups: list[UnitGroup] | None = None,
 ) -> Statistics:
-    """Per-group statistics (module docstring) from per-weight g (and F) of `params` = `member_parameters(context)`.
+    """Per-group statistics (module docstring) from per-weight g (and F) of `params` = `member_parameters(context,
+    groups)` (default groups: all pruned ones).
 
     The reduction behind `taylor_statistics`, for gradients accumulated elsewhere (e.g. over training steps by
     `HyWIACallback`). The lists are consumed: their buffers are released group by group.
@@ -245,7 +182,7 @@ def statistics_from_gradients(
         fisher.clear()
     return {
         group.key: _reduce_group(group, context.layer_of(group), buffers, _group_generator(context, group))
-        for group in context.groups
+        for group in (context.groups if groups is None else groups)
     }
 
 

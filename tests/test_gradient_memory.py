@@ -1,0 +1,95 @@
+"""Memory-saving ways to compute the Taylor statistics give the same scores as the plain all-at-once pass."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from optimum_hywia import HyWIAConfig
+from optimum_hywia.importance import get_importance, taylor_statistics
+from optimum_hywia.importance import gradients as gradients_module
+from optimum_hywia.importance.gradient_pass import layer_chunks
+
+from test_importance import context_for, tiny_llama, tiny_qwen2
+
+STATISTICS = ("fine1", "vector1", "group1", "abs_saliency_sample")
+
+
+def assert_same_statistics(ours: dict, reference: dict, rtol: float = 1e-5) -> None:
+    assert list(ours) == list(reference)
+    for key in reference:
+        for name in STATISTICS:
+            scale = float(reference[key][name].abs().max()) or 1.0
+            torch.testing.assert_close(ours[key][name], reference[key][name], rtol=rtol, atol=rtol * scale)
+
+
+@pytest.mark.parametrize(
+    "make_model, per_pass", [(tiny_llama, 1), (tiny_llama, 2), (tiny_qwen2, 1)], ids=["llama-1", "llama-2", "qwen2-1"]
+)
+def test_layer_by_layer_equals_all_at_once(make_model, per_pass, monkeypatch):
+    reference = taylor_statistics(context_for(make_model(), "element1"))
+    passes = []
+    accumulate = gradients_module.accumulate_gradients
+    monkeypatch.setattr(gradients_module, "accumulate_gradients",
+                        lambda context, params, second: passes.append(len(params)) or accumulate(context, params, second))
+    context = context_for(make_model(), "element1", layers_per_pass=per_pass)
+    chunks = layer_chunks(context)
+    assert len(chunks) == -(-len({g.layer for g in context.groups}) // per_pass) > 1
+    assert_same_statistics(taylor_statistics(context), reference)
+    assert len(passes) == len(chunks)  # one calibration pass per run of layers, each over that run's weights only
+    assert sum(passes) == len(gradients_module.member_parameters(context))
+
+
+def test_layer_by_layer_second_order_equals_all_at_once():
+    reference = taylor_statistics(context_for(tiny_qwen2(), "element2"), second_order=True)
+    ours = taylor_statistics(context_for(tiny_qwen2(), "element2", layers_per_pass=1), second_order=True)
+    for key in reference:
+        for name in ("fine2", "vector2", "group2"):
+            torch.testing.assert_close(ours[key][name], reference[key][name], rtol=1e-5, atol=1e-9)
+
+
+def test_activation_checkpointing_gives_the_same_scores_and_is_undone():
+    reference = get_importance("element1").score(context_for(tiny_llama(), "element1"))
+    model = tiny_llama()
+    model.train()
+    context = context_for(model, "element1", gradient_checkpointing=True)
+    recomputed = []
+    layer = model.model.layers[1]
+    layer.mlp.register_forward_pre_hook(lambda *args: recomputed.append(torch.is_grad_enabled()))
+    scores = get_importance("element1").score(context)
+    for key in reference:
+        torch.testing.assert_close(scores[key], reference[key], rtol=1e-5, atol=1e-9)
+    # checkpointed: the MLP ran again during the backward pass of every batch
+    assert len(recomputed) == 2 * len(context.calibration)
+    assert not any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
+    assert model.training and all(m.training for m in model.modules())
+
+
+def test_bfloat16_statistics_are_close_and_rank_alike():
+    reference = taylor_statistics(context_for(tiny_llama(), "element1"))
+    ours = taylor_statistics(context_for(tiny_llama(), "element1", statistics_dtype="bfloat16"))
+    for key in reference:
+        torch.testing.assert_close(ours[key]["fine1"], reference[key]["fine1"], rtol=2e-2, atol=1e-6)
+        assert ours[key]["fine1"].dtype == torch.float64
+
+
+def test_gradients_held_before_scoring_are_kept_and_no_hook_is_left():
+    model = tiny_llama()
+    weight = model.model.layers[0].mlp.up_proj.weight
+    weight.grad = torch.full_like(weight, 3.0)
+    context = context_for(model, "element1")
+    taylor_statistics(context)
+    assert torch.equal(weight.grad, torch.full_like(weight, 3.0))
+    assert all(p.grad is None for name, p in model.named_parameters() if "up_proj" not in name or "layers.0." not in name)
+    assert not weight._post_accumulate_grad_hooks
+
+
+@pytest.mark.parametrize("value", [0, -1, "2", True])
+def test_layers_per_pass_is_validated(value):
+    with pytest.raises(ValueError, match="layers_per_pass"):
+        HyWIAConfig(layers_per_pass=value)
+
+
+def test_statistics_dtype_is_validated():
+    with pytest.raises(ValueError, match=r"statistics_dtype.*\['float32', 'bfloat16'\].*'float16'"):
+        HyWIAConfig(statistics_dtype="float16")
