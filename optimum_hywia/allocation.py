@@ -2,7 +2,9 @@
 
 An allocation reads the scoring context and the unit scores and returns the number of units to remove per group;
 selection then removes the lowest-scored units inside each group. Every criterion runs under every allocation, so
-comparisons are fair. Every pruned layer keeps at least `min_units_per_layer` units of each kind.
+comparisons are fair. Every pruned layer keeps at least `min_units_per_layer` units of each kind. With `round_to` > 1,
+the kept MLP channels of every group are then rounded to a multiple of `round_to` (`rounded_width`) after the
+allocation, so the budget is met to within about half a multiple of channels per layer (more where a clamp applies).
 
 Budgets: `layer`, `global` and `llm_pruner` remove a `pruning_ratio` fraction of the *units* of each kind; the
 parameter-budget allocations (`cost_aware`, `params_global`, `fine_implied`, `learned`) remove a `pruning_ratio`
@@ -11,7 +13,7 @@ fraction of the *parameters* held by the prunable units, attention and MLP compe
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -151,7 +153,9 @@ def fractions_to_counts(context: ScoringContext, removal: dict[GroupKey, float])
 
     def counts_at(scale: float) -> dict[GroupKey, int]:
         return {
-            g.key: min(round_to_blocks(g, round(min(scale * removal[g.key], 1.0) * g.num_units)), removable(g, min_keep))
+            g.key: min(
+                round_to_blocks(g, round(min(scale * removal[g.key], 1.0) * g.num_units)), removable(g, min_keep)
+            )
             for g in groups
         }
 
@@ -196,18 +200,53 @@ def select_kept_units(group: UnitGroup, scores: torch.Tensor, num_remove: int) -
         removed = torch.argsort(scores, stable=True)[:num_remove]
     else:
         per_block = num_remove // _num_blocks(group)
-        removed = torch.cat([
-            torch.nonzero(group.blocks == block).flatten()[
-                torch.argsort(scores[group.blocks == block], stable=True)[:per_block]
+        removed = torch.cat(
+            [
+                torch.nonzero(group.blocks == block).flatten()[
+                    torch.argsort(scores[group.blocks == block], stable=True)[:per_block]
+                ]
+                for block in range(_num_blocks(group))
             ]
-            for block in range(_num_blocks(group))
-        ])
+        )
     keep = torch.ones(group.num_units, dtype=torch.bool)
     keep[removed] = False
     return keep.nonzero().flatten()
 
 
+def rounded_width(kept: int, full: int, round_to: int, min_keep: int = 1) -> int:
+    """The width nearest to `kept` (ties go up) among the multiples of `round_to` from max(round_to, min_keep) up to
+    `full`, and `full` itself: keeping every unit is always allowed, a multiple or not.
+
+    Example:
+        >>> rounded_width(100, 1536, 64), rounded_width(96, 1536, 64), rounded_width(10, 1536, 64)
+        (128, 128, 64)
+        >>> rounded_width(1530, 1536, 64), rounded_width(1490, 1500, 64), rounded_width(30, 40, 64)
+        (1536, 1500, 40)
+    """
+    floor = -(-max(round_to, min_keep) // round_to) * round_to  # the smallest multiple >= both bounds
+    if floor >= full:
+        return full
+    down = max(kept // round_to * round_to, floor)
+    if down >= kept:
+        return down
+    up = min(down + round_to, full)
+    return up if up - kept <= kept - down else down
+
+
+def _round_mlp_counts(groups: list[UnitGroup], counts: dict[GroupKey, int], round_to: int, min_keep: int):
+    """Units to remove per group once every MLP group's kept width is a multiple of `round_to` (see `rounded_width`)."""
+    return {
+        g.key: g.num_units - rounded_width(g.num_units - counts[g.key], g.num_units, round_to, min_keep)
+        if g.kind == MLP
+        else counts[g.key]
+        for g in groups
+    }
+
+
 def plan_pruning(context: ScoringContext, scores: Scores, allocation: str) -> dict[GroupKey, torch.Tensor]:
-    """Kept unit indices per group under the named allocation."""
+    """Kept unit indices per group under the named allocation, MLP widths rounded to `config.round_to`."""
     counts = allocate(allocation, context, scores)
+    config = context.config
+    if config.round_to > 1:
+        counts = _round_mlp_counts(context.groups, counts, config.round_to, config.min_units_per_layer)
     return {g.key: select_kept_units(g, scores[g.key], counts[g.key]) for g in context.groups}

@@ -11,6 +11,7 @@ lm-eval is imported only when a zero-shot task runs (``pip install "optimum-hywi
 
 from importlib.resources import files
 
+from .flops import ForwardFlops, forward_flops
 from .perplexity import perplexity, perplexity_report
 from .ppl_sets import DEFAULT_PPL_SOURCE, PPL_SETS, describe_ppl_source, load_ppl_text
 from .report import EvalPlan, evaluate_model, load_results, parse_tasks, results_table, save_results
@@ -30,6 +31,7 @@ def perplexity_metric_path() -> str:
 __all__ = [
     "DEFAULT_PPL_SOURCE",
     "EvalPlan",
+    "ForwardFlops",
     "OFFLINE_TASKS",
     "PPL_SETS",
     "STANDARD_TASKS",
@@ -38,6 +40,7 @@ __all__ = [
     "check_task_names",
     "describe_ppl_source",
     "evaluate_model",
+    "forward_flops",
     "load_ppl_text",
     "load_results",
     "parse_tasks",
