@@ -120,6 +120,11 @@ class HyWIAConfig:
     fusion_steps: int = field(default=30, metadata={"help": "Training steps of the fusion attention."})
     fusion_lr: float = field(default=0.05, metadata={"help": "Adam learning rate of the fusion attention."})
     fusion_batch_size: int = field(default=4, metadata={"help": "Calibration windows per fusion step."})
+    fusion_seq_len: int | None = field(
+        default=None,
+        metadata={"help": "Tokens per fusion window: calibration windows are cut into pieces of this length "
+                  "(None: whole windows). The fusion's cost grows with the tokens it runs."},
+    )
     fusion_holdout_samples: int = field(
         default=4, metadata={"help": "Calibration windows held out of fusion training to pick the best step (0: off)."}
     )
@@ -182,6 +187,8 @@ class HyWIAConfig:
             _check_int(name, getattr(self, name), 0)
         for name in ("fusion_batch_size", "fusion_eval_every"):
             _check_int(name, getattr(self, name), 1)
+        if self.fusion_seq_len is not None:
+            _check_int("fusion_seq_len", self.fusion_seq_len, 2)
         for name in ("fusion_lr", "temperature_start", "temperature_end"):
             _check_positive(name, getattr(self, name))
         for name in ("budget_penalty", "kl_weight"):

@@ -128,3 +128,21 @@ def test_learned_allocation_needs_the_learned_fusion(make_tiny_model):
     context = context_for(make_tiny_model("llama_mha"), importance="element1")
     with pytest.raises(ValueError, match="learned"):
         allocate("learned", context, get_importance("element1").score(context))
+
+
+def test_fusion_seq_len_cuts_windows_into_pieces_and_bounds_the_tokens_run(make_tiny_model, monkeypatch):
+    from optimum_hywia.fusion import train as train_module
+
+    model = make_tiny_model("llama_gqa")
+    shapes = []
+    monkeypatch.setattr(train_module, "_lm_loss",
+                        lambda m, batch, *rest: shapes.append(tuple(batch.shape)) or m(input_ids=batch, labels=batch).loss)
+    context = context_for(model, fusion_seq_len=5, fusion_batch_size=2, fusion_holdout_samples=2, fusion_steps=4)
+    train, holdout = train_module._split_calibration(context)
+    # 10 training windows of 16 tokens -> 30 pieces of 5 (the 1-token tails dropped); 2 held out -> 6 pieces
+    assert [tuple(b.shape) for b in train] == [(2, 5)] * 15 and tuple(holdout.shape) == (6, 5)
+    assert torch.equal(train[0][1], CALIBRATION[0, 5:10]) and torch.equal(holdout[0], CALIBRATION[10, :5])
+    get_importance("hywia").score(context)
+    assert shapes == [(2, 5)] * 4
+    with pytest.raises(ValueError, match="fusion_seq_len"):
+        HyWIAConfig(fusion_seq_len=1)

@@ -102,7 +102,7 @@ def hard_masks(context: ScoringContext, scores, removal) -> dict[GroupKey, torch
 
 
 def _lm_loss(model, batch: torch.Tensor, dense_logits: torch.Tensor | None, kl_weight: float) -> torch.Tensor:
-    output = model(input_ids=batch, labels=batch)
+    output = model(input_ids=batch, labels=batch, use_cache=False)
     if dense_logits is None or kl_weight == 0:
         return output.loss
     kl = F.kl_div(F.log_softmax(output.logits, -1), F.log_softmax(dense_logits, -1), log_target=True,
@@ -110,18 +110,30 @@ def _lm_loss(model, batch: torch.Tensor, dense_logits: torch.Tensor | None, kl_w
     return output.loss + kl_weight * kl
 
 
-def _holdout_loss(model, context, scores, removal, holdout: list[torch.Tensor]) -> float:
+def _holdout_loss(model, context, scores, removal, holdout: torch.Tensor) -> float:
+    """Mean token loss of the hard-pruned model on the held-out windows, in one forward pass."""
     masks = hard_masks(context, scores, removal)
     with torch.no_grad(), unit_output_masks(context, masks):
-        return sum(float(model(input_ids=b, labels=b).loss) for b in holdout) / len(holdout)
+        return float(model(input_ids=holdout, labels=holdout, use_cache=False).loss)
 
 
-def _split_calibration(context: ScoringContext) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def _split_calibration(context: ScoringContext) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    """Training batches and the held-out windows (one batch, None without): whole calibration windows, cut into
+    `fusion_seq_len`-token pieces if set."""
+    config = context.config
     windows = torch.cat(context.calibration)
-    held = min(context.config.fusion_holdout_samples, len(windows) - 1)
-    size = context.config.fusion_batch_size
+    held = min(config.fusion_holdout_samples, len(windows) - 1)
     train, holdout = windows[: len(windows) - held], windows[len(windows) - held:]
-    return list(train.split(size)), list(holdout.split(size)) if held else []
+    if config.fusion_seq_len is not None and config.fusion_seq_len < windows.shape[1]:
+        train, holdout = _pieces(train, config.fusion_seq_len), _pieces(holdout, config.fusion_seq_len)
+    size = config.fusion_batch_size
+    return list(train.split(size)), holdout if held else None
+
+
+def _pieces(windows: torch.Tensor, length: int) -> torch.Tensor:
+    """[N, L] windows as [N·⌊L/length⌋, length] consecutive pieces (a shorter tail is dropped)."""
+    pieces = windows.shape[1] // length
+    return windows[:, : pieces * length].reshape(-1, length)
 
 
 def _temperature(step: int, steps: int, start: float, end: float) -> float:
@@ -140,7 +152,7 @@ def train_fusion(context: ScoringContext, inputs: FusionInputs) -> FusionResult:
     best, history = (float("inf"), copy.deepcopy(attention.state_dict()), -1), []
     with gradient_scope(model, []):
         for step in tqdm(range(config.fusion_steps + 1), desc="HyWIA fusion", leave=False):
-            if holdout and (step % config.fusion_eval_every == 0 or step == config.fusion_steps):
+            if holdout is not None and (step % config.fusion_eval_every == 0 or step == config.fusion_steps):
                 with torch.no_grad():
                     scores, removal, _, _ = fuse(attention, inputs)
                 loss = _holdout_loss(model, context, scores, removal, holdout)
@@ -165,7 +177,7 @@ def train_fusion(context: ScoringContext, inputs: FusionInputs) -> FusionResult:
             loss.backward()
             optimizer.step()
             history.append({"step": step, "train_loss": float(loss.detach()), "temperature": temperature})
-    if holdout:
+    if holdout is not None:
         attention.load_state_dict(best[1])
     with torch.no_grad():
         scores, removal, alphas, betas = fuse(attention, inputs)
