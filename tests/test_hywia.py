@@ -146,3 +146,19 @@ def test_fusion_seq_len_cuts_windows_into_pieces_and_bounds_the_tokens_run(make_
     assert shapes == [(2, 5)] * 4
     with pytest.raises(ValueError, match="fusion_seq_len"):
         HyWIAConfig(fusion_seq_len=1)
+
+
+def test_fusion_autocast_runs_the_model_in_half_precision(make_tiny_model):
+    from optimum_hywia.importance import taylor_statistics
+
+    model = make_tiny_model("llama_gqa")
+    context = context_for(model, fusion_autocast="bfloat16")
+    taylor_statistics(context)  # the calibration gradients stay in the model's dtype
+    seen = set()
+    model.model.layers[0].mlp.down_proj.register_forward_hook(lambda m, args, out: seen.add(out.dtype))
+    scores = get_importance("hywia").score(context)
+    assert seen == {torch.bfloat16}
+    assert all(torch.isfinite(value).all() for value in scores.values())
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    with pytest.raises(ValueError, match="fusion_autocast"):
+        HyWIAConfig(fusion_autocast="float64")

@@ -30,7 +30,7 @@ def unit_output_masks(context: ScoringContext, masks: dict[GroupKey, torch.Tenso
 
             def scale_inputs(module, args, key=group.key, group=group):
                 hidden = args[0]
-                scale = _feature_scale(group, masks[key]).to(hidden.dtype)
+                scale = _feature_scale(group, masks[key]).to(device=hidden.device, dtype=hidden.dtype)
                 return (hidden * scale, *args[1:])
 
             handles.append(module.register_forward_pre_hook(scale_inputs))

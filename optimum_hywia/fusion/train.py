@@ -9,6 +9,7 @@ held out of training pick the best step by the loss of the *hard*-pruned model.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..allocation import fractions_to_counts, params_budget, removable, select_kept_units
 from ..importance.base import GroupKey, ScoringContext
-from ..importance.gradients import gradient_scope
+from ..importance.gradients import gradient_scope, input_device
 from .attention import ALLOCATION_VIEWS, GranularityAttention
 from .masks import unit_output_masks
 
@@ -110,10 +111,18 @@ def _lm_loss(model, batch: torch.Tensor, dense_logits: torch.Tensor | None, kl_w
     return output.loss + kl_weight * kl
 
 
+def _autocast(context: ScoringContext):
+    """torch.autocast in `config.fusion_autocast` on the model's device (a no-op context when unset)."""
+    dtype = context.config.fusion_autocast
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=input_device(context.model).type, dtype=getattr(torch, dtype))
+
+
 def _holdout_loss(model, context, scores, removal, holdout: torch.Tensor) -> float:
     """Mean token loss of the hard-pruned model on the held-out windows, in one forward pass."""
     masks = hard_masks(context, scores, removal)
-    with torch.no_grad(), unit_output_masks(context, masks):
+    with torch.no_grad(), unit_output_masks(context, masks), _autocast(context):
         return float(model(input_ids=holdout, labels=holdout, use_cache=False).loss)
 
 
@@ -121,7 +130,7 @@ def _split_calibration(context: ScoringContext) -> tuple[list[torch.Tensor], tor
     """Training batches and the held-out windows (one batch, None without): whole calibration windows, cut into
     `fusion_seq_len`-token pieces if set."""
     config = context.config
-    windows = torch.cat(context.calibration)
+    windows = torch.cat(context.calibration).to(input_device(context.model))
     held = min(config.fusion_holdout_samples, len(windows) - 1)
     train, holdout = windows[: len(windows) - held], windows[len(windows) - held:]
     if config.fusion_seq_len is not None and config.fusion_seq_len < windows.shape[1]:
@@ -165,11 +174,11 @@ def train_fusion(context: ScoringContext, inputs: FusionInputs) -> FusionResult:
             temperature = _temperature(step, config.fusion_steps, config.temperature_start, config.temperature_end)
             dense_logits = None
             if config.kl_weight > 0:
-                with torch.no_grad():
-                    dense_logits = model(input_ids=batch).logits
+                with torch.no_grad(), _autocast(context):
+                    dense_logits = model(input_ids=batch, use_cache=False).logits
             scores, removal, _, _ = fuse(attention, inputs)
             masks = soft_masks(context, scores, removal, temperature, references)
-            with unit_output_masks(context, masks):
+            with unit_output_masks(context, masks), _autocast(context):
                 loss = _lm_loss(model, batch, dense_logits, config.kl_weight)
             kept = sum(masks[key].mean() * weights[key] for key in masks) / total_weight
             loss = loss + config.budget_penalty * (kept - keep_target) ** 2
