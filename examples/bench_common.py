@@ -73,3 +73,40 @@ def write_results(output_dir: Path, stem: str, payload: dict, table: str) -> Non
 
 def command_line() -> str:
     return "python " + " ".join(sys.argv)
+
+
+# Random-init Llama shapes for scaling runs; they use SmolLM2's tokenizer (vocab 49152), so every model sees the same
+# calibration tokens. Grouped-query attention with head_dim 64, tied embeddings, as in SmolLM2.
+RANDOM_LLAMA_SHAPES = {
+    "random:llama-50m": dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8,
+                             num_key_value_heads=4),
+    "random:llama-350m": dict(hidden_size=1024, intermediate_size=2816, num_hidden_layers=26, num_attention_heads=16,
+                              num_key_value_heads=4),
+    "random:llama-1b": dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
+                            num_key_value_heads=4),
+}
+SMOLLM2 = "builtin:smollm2-135m"
+
+
+def load_benchmark_model(name: str, seed: int = 0):
+    """(model, tokenizer) for `builtin:smollm2-135m` or one of `RANDOM_LLAMA_SHAPES` (random init, SmolLM2's
+    tokenizer)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from optimum_hywia.data import load_model_and_tokenizer, resolve_model_path
+
+    if name == SMOLLM2:
+        return load_model_and_tokenizer(SMOLLM2)
+    if name not in RANDOM_LLAMA_SHAPES:
+        raise ValueError(f"Unknown benchmark model {name!r}; choose from {[SMOLLM2, *RANDOM_LLAMA_SHAPES]}.")
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(SMOLLM2))
+    config = LlamaConfig(vocab_size=len(tokenizer), tie_word_embeddings=True, max_position_embeddings=2048,
+                         **RANDOM_LLAMA_SHAPES[name])
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config).eval(), tokenizer
+
+
+def weight_bytes(model) -> int:
+    """Bytes of the model's parameters (tied weights once)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters())
