@@ -53,6 +53,8 @@ VARIANTS = {
     "hywia bf16 autocast": ("hywia", {"fusion_autocast": "bfloat16"}),
     "element1 ckpt+bf16 stats": ("element1", {"gradient_checkpointing": True, "statistics_dtype": "bfloat16"}),
     "element1 4 layers/pass": ("element1", {"layers_per_pass": 4}),
+    "element1 micro-batch 1": ("element1", {"gradient_micro_batch": 1}),
+    "element1 micro-batch 1+ckpt": ("element1", {"gradient_micro_batch": 1, "gradient_checkpointing": True}),
 }
 EVERY_MODEL = list(VARIANTS)[:6]
 TARGET_WALL_RATIO, TARGET_RSS_RATIO = 1.5, 2.5

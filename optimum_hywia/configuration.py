@@ -154,6 +154,11 @@ class HyWIAConfig:
         metadata={"help": "Recompute activations in the backward pass of the calibration gradients (less memory, "
                   "about one more forward pass of time)."},
     )
+    gradient_micro_batch: int | None = field(
+        default=None,
+        metadata={"help": "Sequences per backward pass of the calibration gradients (None: whole batches). Smaller: "
+                  "fewer activations in memory at once, the same gradients."},
+    )
     layers_per_pass: int | None = field(
         default=None,
         metadata={"help": "Gradient statistics for this many pruned layers per pass over the calibration data "
@@ -204,8 +209,9 @@ class HyWIAConfig:
         _check_int("round_to", self.round_to, 1)
         _check_choice("statistics_dtype", self.statistics_dtype, STATISTICS_DTYPES)
         _check_bool("gradient_checkpointing", self.gradient_checkpointing)
-        if self.layers_per_pass is not None:
-            _check_int("layers_per_pass", self.layers_per_pass, 1)
+        for name in ("gradient_micro_batch", "layers_per_pass"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), 1)
 
     @property
     def resolved_allocation(self) -> str:

@@ -84,10 +84,25 @@ def test_gradients_held_before_scoring_are_kept_and_no_hook_is_left():
     assert not weight._post_accumulate_grad_hooks
 
 
+@pytest.mark.parametrize("micro_batch", [1, 3])
+def test_micro_batches_give_the_batch_gradients(micro_batch):
+    # batches of 4 and 2 sequences: a micro-batch of 3 leaves uneven parts, which must still weigh by their size
+    reference = taylor_statistics(context_for(tiny_qwen2(), "element1"))
+    passes = []
+    model = tiny_qwen2()
+    model.register_forward_pre_hook(lambda module, args, kwargs: passes.append(kwargs["input_ids"].shape[0]),
+                                    with_kwargs=True)
+    context = context_for(model, "element1", gradient_micro_batch=micro_batch)
+    assert_same_statistics(taylor_statistics(context), reference)
+    assert passes == [size for batch in context.calibration for size in [micro_batch] * (len(batch) // micro_batch)
+                      + ([len(batch) % micro_batch] if len(batch) % micro_batch else [])]
+
+
+@pytest.mark.parametrize("name", ["layers_per_pass", "gradient_micro_batch"])
 @pytest.mark.parametrize("value", [0, -1, "2", True])
-def test_layers_per_pass_is_validated(value):
-    with pytest.raises(ValueError, match="layers_per_pass"):
-        HyWIAConfig(layers_per_pass=value)
+def test_pass_sizes_are_validated(name, value):
+    with pytest.raises(ValueError, match=name):
+        HyWIAConfig(**{name: value})
 
 
 def test_statistics_dtype_is_validated():

@@ -164,7 +164,8 @@ def accumulate_gradients(
     """Summed gradient g (and, with `second_order`, the diagonal Fisher F) of `params` over the calibration set.
 
     Buffers are in `config.statistics_dtype`; with `config.gradient_checkpointing` the decoder layers recompute
-    their activations in the backward pass. Only `params` get gradients, so the backward pass stops at the
+    their activations in the backward pass; `config.gradient_micro_batch` splits each batch into backward passes
+    of that many sequences. Only `params` get gradients, so the backward pass stops at the
     earliest layer holding one of them.
     """
     if not context.calibration:
@@ -175,12 +176,16 @@ def accumulate_gradients(
     samples = 0
     desc = "Gradients (per sequence)" if second_order else "Gradients"
     checkpointing = bool(getattr(context.config, "gradient_checkpointing", False))
+    micro_batch = getattr(context.config, "gradient_micro_batch", None)
     with gradient_scope(model, params), activation_checkpointing(model, checkpointing), sums.hooked(), \
             torch.enable_grad():
         for batch in tqdm(context.calibration, desc=desc, leave=False):
             batch = batch.to(device)
             if not second_order:
-                calibration_loss(model, batch).backward()
+                # the batch loss is the mean of its sequences' losses (equal lengths), so weighted micro-batch
+                # backward passes sum to the batch gradient with a fraction of the activations alive at once
+                for part in batch.split(micro_batch or len(batch)):
+                    (calibration_loss(model, part) * (len(part) / len(batch))).backward()
                 continue
             sums.scale = 1.0 / len(batch)
             for sequence in batch:
