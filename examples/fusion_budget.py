@@ -22,7 +22,7 @@ from bench_common import command_line, machine_info, mean_and_spread, write_resu
 from benchmark_criteria import EVAL_TEXTS, evaluate
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner
-from optimum_hywia.data import load_calibration_data, load_model_and_tokenizer, load_text, tokenize_text
+from optimum_hywia.data import load_model_and_tokenizer, load_text, tokenize_text
 from optimum_hywia.importance import get_importance, taylor_statistics
 
 # name -> HyWIAConfig fusion fields
@@ -55,10 +55,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def run_seed(dense, tokenizer, seed: int, args, eval_ids: dict, log: Path) -> list[dict]:
-    config = HyWIAConfig(seed=seed)
-    calibration = load_calibration_data(config.calibration_data, tokenizer, config.num_calibration_samples,
-                                        config.calibration_seq_len, seed)
-    context = HyWIAPruner(config).scoring_context(dense, calibration, None)
+    context = HyWIAPruner(HyWIAConfig(seed=seed)).scoring_context(dense, None, tokenizer)
+    calibration = context.calibration  # the same windows for every budget
     start = time.perf_counter()
     taylor_statistics(context)
     statistics_s = time.perf_counter() - start

@@ -31,7 +31,7 @@ def member_parameters(context: ScoringContext, groups: list[UnitGroup] | None = 
 
 def layer_chunks(context: ScoringContext) -> list[list[UnitGroup]]:
     """The pruned groups split into runs of `config.layers_per_pass` consecutive pruned layers (one run: all)."""
-    per_pass = getattr(context.config, "layers_per_pass", None)
+    per_pass = context.config.layers_per_pass
     layers = sorted({group.layer for group in context.groups})
     if per_pass is None or per_pass >= len(layers):
         return [list(context.groups)] if context.groups else []
@@ -155,7 +155,7 @@ class _GradientSums:
 
 
 def statistics_dtype(context: ScoringContext) -> torch.dtype:
-    return getattr(torch, getattr(context.config, "statistics_dtype", "float32"))
+    return getattr(torch, context.config.statistics_dtype)
 
 
 def accumulate_gradients(
@@ -175,10 +175,9 @@ def accumulate_gradients(
     sums = _GradientSums(params, statistics_dtype(context), second_order)
     samples = 0
     desc = "Gradients (per sequence)" if second_order else "Gradients"
-    checkpointing = bool(getattr(context.config, "gradient_checkpointing", False))
-    micro_batch = getattr(context.config, "gradient_micro_batch", None)
-    with gradient_scope(model, params), activation_checkpointing(model, checkpointing), sums.hooked(), \
-            torch.enable_grad():
+    micro_batch = context.config.gradient_micro_batch
+    checkpointing = activation_checkpointing(model, context.config.gradient_checkpointing)
+    with gradient_scope(model, params), checkpointing, sums.hooked(), torch.enable_grad():
         for batch in tqdm(context.calibration, desc=desc, leave=False):
             batch = batch.to(device)
             if not second_order:
