@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .data.calibration import check_text_source
+from .errors import ConfigError
 from .version import __version__
 
 CONFIG_NAME = "hywia_config.json"
@@ -24,12 +26,12 @@ AUTOCAST_DTYPES = ("bfloat16", "float16")
 
 def _check_choice(name: str, value: Any, allowed: tuple | list) -> None:
     if value not in allowed:
-        raise ValueError(f"`{name}` must be one of {list(allowed)}, got {value!r}.")
+        raise ConfigError(f"`{name}` must be one of {list(allowed)}, got {value!r}.")
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
+        raise ConfigError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
 
 
 def _is_number(value: Any) -> bool:
@@ -38,18 +40,18 @@ def _is_number(value: Any) -> bool:
 
 def _check_fraction(name: str, value: Any) -> None:
     if not _is_number(value) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"`{name}` must be a number in [0, 1], got {value!r}.")
+        raise ConfigError(f"`{name}` must be a number in [0, 1], got {value!r}.")
 
 
 def _check_positive(name: str, value: Any, allow_zero: bool = False) -> None:
     if not _is_number(value) or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"`{name}` must be a number {bound}, got {value!r}.")
+        raise ConfigError(f"`{name}` must be a number {bound}, got {value!r}.")
 
 
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
-        raise ValueError(f"`{name}` must be True or False, got {value!r}.")
+        raise ConfigError(f"`{name}` must be True or False, got {value!r}.")
 
 
 @dataclass
@@ -168,7 +170,7 @@ class HyWIAConfig:
     def __post_init__(self) -> None:
         ratio = self.pruning_ratio
         if not _is_number(ratio) or not 0.0 <= ratio < 1.0:
-            raise ValueError(f"`pruning_ratio` must be a number in [0, 1), got {ratio!r}.")
+            raise ConfigError(f"`pruning_ratio` must be a number in [0, 1), got {ratio!r}.")
         from .importance import available_importances
 
         _check_choice("importance", self.importance, available_importances())
@@ -181,7 +183,8 @@ class HyWIAConfig:
         _check_choice("gqa_mode", self.gqa_mode, GQA_MODES)
         _check_int("min_units_per_layer", self.min_units_per_layer, 1)
         if not isinstance(self.calibration_data, str) or not self.calibration_data:
-            raise ValueError(f"`calibration_data` must be a non-empty string, got {self.calibration_data!r}.")
+            raise ConfigError(f"`calibration_data` must be a non-empty string, got {self.calibration_data!r}.")
+        check_text_source(self.calibration_data)
         _check_int("num_calibration_samples", self.num_calibration_samples, 1)
         _check_int("calibration_seq_len", self.calibration_seq_len, 2)
         _check_int("seed", self.seed, 0)
@@ -212,6 +215,28 @@ class HyWIAConfig:
         for name in ("gradient_micro_batch", "layers_per_pass"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), 1)
+        self._check_combinations()
+
+    def _check_combinations(self) -> None:
+        """Values that are each fine but cannot work together: found here, not after the gradient pass."""
+        learned_fusion = self.importance == "hywia" and self.fusion == "attention"
+        if self.allocation == "learned" and not learned_fusion:
+            raise ConfigError(
+                f"`allocation='learned'` uses the blend the HyWIA fusion learns, so it needs `importance='hywia'` and "
+                f"`fusion='attention'` (got importance={self.importance!r}, fusion={self.fusion!r}). Use another "
+                "allocation (`available_allocations()`) or the hywia criterion."
+            )
+        if self.temperature_start < self.temperature_end:
+            raise ConfigError(
+                f"`temperature_start` ({self.temperature_start}) must be >= `temperature_end` "
+                f"({self.temperature_end}): the soft masks are annealed from soft to hard. Swap them."
+            )
+        if learned_fusion and self.fusion_holdout_samples >= self.num_calibration_samples:
+            raise ConfigError(
+                f"`fusion_holdout_samples` ({self.fusion_holdout_samples}) must be smaller than "
+                f"`num_calibration_samples` ({self.num_calibration_samples}), or no window is left to train the "
+                "fusion on. Lower it (0 turns the hold-out off) or raise `num_calibration_samples`."
+            )
 
     @property
     def resolved_allocation(self) -> str:
@@ -227,7 +252,7 @@ class HyWIAConfig:
         first = num_layers // 8 if self.skip_first_layers is None else self.skip_first_layers
         last = -(-num_layers // 16) if self.skip_last_layers is None else self.skip_last_layers
         if first + last >= num_layers:
-            raise ValueError(
+            raise ConfigError(
                 f"`skip_first_layers`={first} and `skip_last_layers`={last} leave no layer to prune in a model of "
                 f"{num_layers} layers."
             )
@@ -254,7 +279,7 @@ class HyWIAConfig:
             warnings.warn(f"Ignoring {unknown}: written by optimum-hywia {written_by}, this is {__version__}.")
             values = {key: value for key, value in values.items() if key in known}
         elif unknown:
-            raise ValueError(f"Unknown HyWIAConfig fields {unknown}; known fields: {sorted(known)}.")
+            raise ConfigError(f"Unknown HyWIAConfig fields {unknown}; known fields: {sorted(known)}.")
         return cls(**values)
 
     @classmethod

@@ -12,8 +12,10 @@ from torch import nn
 from .allocation import plan_pruning
 from .architectures import UNIT_KINDS, UnitGroup, get_architecture_spec
 from .configuration import CONFIG_NAME, HyWIAConfig
+from .data.checkpoint import check_tokenizer_fits
 from .importance import Scores, ScoringContext, get_importance
 from .modeling import save_pruned_model, to_pruned_model
+from .modeling.modeling_hywia import FORMAT_VERSION
 from .summary import PruningSummary
 from .surgery import apply_plan
 from .version import __version__
@@ -113,6 +115,8 @@ class HyWIAPruner:
     def scoring_context(self, model: nn.Module, calibration_data: CalibrationInput, tokenizer: Any) -> ScoringContext:
         """The unit groups of the pruned layers and, when the criterion needs it, the calibration batches."""
         groups = self.unit_groups(model)  # first: an unsupported model fails before any calibration work
+        if tokenizer is not None:
+            check_tokenizer_fits(tokenizer, model.get_input_embeddings().num_embeddings)
         calibration = None
         if get_importance(self.config.importance).needs_calibration:
             calibration = calibration_batches(self._calibration_input(calibration_data, tokenizer))
@@ -148,6 +152,7 @@ class HyWIAPruner:
         """The `hywia` block of the pruned model's config: how it was made, so it can be audited and rebuilt."""
         config = self.config
         return {
+            "format_version": FORMAT_VERSION,
             "optimum_hywia_version": __version__,
             "base_model": getattr(model.config, "_name_or_path", None) or None,
             "importance": config.importance,
@@ -167,8 +172,12 @@ class HyWIAPruner:
         tokenizer: Any = None,
         as_original_architecture: bool = False,
         extra_files: dict[str, str] | None = None,
+        overwrite: bool = False,
     ) -> None:
-        """Save the pruned model (safetensors), its tokenizer, `hywia_config.json` and `extra_files`, atomically."""
+        """Save the pruned model (safetensors), its tokenizer, `hywia_config.json` and `extra_files`, atomically.
+
+        An existing `save_directory` is replaced only when it is a previous optimum-hywia save or `overwrite=True`.
+        """
         recipe = {**self.config.to_dict(), "optimum_hywia_version": __version__}
         save_pruned_model(
             model,
@@ -176,4 +185,5 @@ class HyWIAPruner:
             tokenizer=tokenizer,
             as_original_architecture=as_original_architecture,
             extra_files={CONFIG_NAME: json.dumps(recipe, indent=2, sort_keys=True) + "\n", **(extra_files or {})},
+            overwrite=overwrite,
         )

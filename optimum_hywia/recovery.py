@@ -6,6 +6,7 @@ adapters merged so the result is a plain pruned model (`save_pretrained` writes 
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from typing import Any, Sequence
 
@@ -85,12 +86,14 @@ def recover(model: nn.Module, train_dataset: Sequence | Any, *, lora: bool = Tru
         from peft import get_peft_model
 
         trained = get_peft_model(model, lora_config(**(lora_overrides or {})))
-    arguments = dict(output_dir=output_dir or tempfile.mkdtemp(prefix="hywia-recovery-"), max_steps=max_steps,
-                     learning_rate=learning_rate, per_device_train_batch_size=batch_size, save_strategy="no",
-                     report_to=[], logging_steps=max(1, max_steps // 10), disable_tqdm=True)
-    trainer = Trainer(trained, TrainingArguments(**{**arguments, **(training_args or {})}),
-                      train_dataset=train_dataset, callbacks=callbacks)
-    trainer.train()
+    with contextlib.ExitStack() as stack:  # without output_dir, the Trainer's folder is removed afterwards
+        folder = output_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="hywia-recovery-"))
+        arguments = dict(output_dir=folder, max_steps=max_steps, learning_rate=learning_rate,
+                         per_device_train_batch_size=batch_size, save_strategy="no", report_to=[],
+                         logging_steps=max(1, max_steps // 10), disable_tqdm=True)
+        trainer = Trainer(trained, TrainingArguments(**{**arguments, **(training_args or {})}),
+                          train_dataset=train_dataset, callbacks=callbacks)
+        trainer.train()
     merged = trained.merge_and_unload() if lora else trained
     if getattr(getattr(merged, "config", None), "hywia", None) is not None:
         merged.config.hywia["recovery"] = {

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
+from ..errors import UnsupportedArchitectureError
 from .baichuan import BAICHUAN_SPEC
 from .base import ArchitectureSpec
 from .bloom import BLOOM_SPEC
@@ -32,10 +35,23 @@ def get_architecture_spec(model: nn.Module) -> ArchitectureSpec:
     for name in names:
         if name in _SPECS:
             return _SPECS[name]
-    raise ValueError(
+    raise UnsupportedArchitectureError(
         f"Unsupported architecture `{type(model).__name__}`; optimum-hywia supports: "
         f"{', '.join(supported_architectures())}."
     )
+
+
+def check_supported_config(config: Any) -> None:
+    """Raise `UnsupportedArchitectureError` when a model's config names only architectures no spec covers.
+
+    Checked from the config alone, before any weight is loaded; a config naming no architecture passes.
+    """
+    names = getattr(config, "architectures", None) or []
+    if names and not any(name in _SPECS for name in names):
+        raise UnsupportedArchitectureError(
+            f"Cannot prune `{names[0]}` (model_type `{getattr(config, 'model_type', '?')}`): optimum-hywia supports "
+            f"{', '.join(supported_architectures())}. Pick a model of one of these families."
+        )
 
 
 register_architecture(LLAMA_SPEC)

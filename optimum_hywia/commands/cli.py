@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..errors import HyWIAError
 from .evaluate import add_eval_arguments, run_eval
 from .prune import add_prune_arguments, run_prune
 from .push import add_push_arguments, run_push
@@ -30,7 +31,7 @@ def run_reporting_errors(run, args: argparse.Namespace, parser: argparse.Argumen
     """Run a subcommand; bad input becomes one `error:` line and exit status 2, as argparse does."""
     try:
         run(args)
-    except (ValueError, FileNotFoundError, ImportError) as error:
+    except (HyWIAError, ValueError, FileNotFoundError, ImportError) as error:
         parser.error(str(error))
 
 

@@ -14,7 +14,14 @@ DTYPES = ("float32", "bfloat16", "float16")
 
 def add_prune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="Hub id, local folder or `builtin:smollm2-135m`.")
-    parser.add_argument("--output", required=True, help="Folder to save the pruned model in.")
+    parser.add_argument(
+        "--output",
+        required=True,
+        help="Folder to save the pruned model in: new, empty or a previous optimum-hywia save (see --overwrite).",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="Replace --output even when it holds something else (deleting it)."
+    )
     parser.add_argument("--config", help="A hywia_config.json (or folder holding one) to start from.")
     parser.add_argument("--dtype", choices=DTYPES, default="float32", help="Dtype to load and prune in.")
     parser.add_argument("--eval-data", default="builtin:prideprejudice", help="Held-out text for perplexity.")
@@ -36,6 +43,19 @@ def _measure(model, tokenizer, args) -> float | None:
     return perplexity(model, tokenizer, args.eval_data, seq_len=128, max_windows=args.eval_windows)
 
 
+def _check_before_loading(args: argparse.Namespace) -> None:
+    """What can be refused before the weights are loaded: output folder, eval text, model config."""
+    from ..architectures import check_supported_config
+    from ..data import check_text_source, resolve_model_path
+    from ..data.checkpoint import load_model_config
+    from ..folders import check_output_folder
+
+    check_output_folder(args.output, args.overwrite, protected=[args.model])
+    if args.eval_windows > 0:
+        check_text_source(args.eval_data)
+    check_supported_config(load_model_config(args.model, resolve_model_path(args.model)))
+
+
 def results_table(rows: list[tuple[str, int, float | None]]) -> str:
     lines = ["| model | parameters | perplexity |", "|---|---|---|"]
     for name, params, ppl in rows:
@@ -53,6 +73,7 @@ def run_prune(args: argparse.Namespace) -> dict:
 
     base = HyWIAConfig.from_pretrained(args.config) if args.config else None
     config = config_from_arguments(args, base)  # validated before anything is loaded or written
+    _check_before_loading(args)
     model, tokenizer = load_model_and_tokenizer(args.model, dtype=getattr(torch, args.dtype))
     params_dense, ppl_dense = count_parameters(model), _measure(model, tokenizer, args)
     pruner = HyWIAPruner(config)
@@ -74,6 +95,7 @@ def run_prune(args: argparse.Namespace) -> dict:
         tokenizer=tokenizer,
         as_original_architecture=args.save_as_original_architecture,
         extra_files={"hywia_results.json": json.dumps(results, indent=2) + "\n"},
+        overwrite=args.overwrite,
     )
     print(f"\n{table}\n\nSaved to {Path(args.output).resolve()}")
     push_after_save(args)

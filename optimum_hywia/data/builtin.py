@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ..folders import atomic_directory
+from .checkpoint import check_tokenizer_fits, check_weight_files, load_model_config
 
 
 @dataclass(frozen=True)
@@ -115,21 +116,10 @@ def _convert_gguf(gguf: Path, out_dir: Path) -> None:
 
 
 def _convert_atomically(gguf: Path, target: Path, info: dict[str, Any]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the final folder should look like any other cache folder
-    try:
-        _convert_gguf(gguf, tmp)
-        (tmp / _MARKER).write_text(json.dumps(info, indent=1))
-        if target.exists():  # stale or incomplete folder from an older version: replace it
-            shutil.rmtree(target, ignore_errors=True)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not _is_converted(target, info):  # not another process finishing first: a real error
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    # a stale or incomplete folder from an older version is ours to replace
+    with atomic_directory(target, overwrite=True) as staging:
+        _convert_gguf(gguf, staging)
+        (staging / _MARKER).write_text(json.dumps(info, indent=1))
 
 
 def resolve_model_path(model_id: str) -> str:
@@ -160,7 +150,9 @@ def resolve_model_path(model_id: str) -> str:
 def load_model_and_tokenizer(model_id: str, dtype: torch.dtype = torch.float32, **kwargs: Any) -> tuple[Any, Any]:
     """Load a causal LM and its tokenizer; ``builtin:`` ids are resolved with :func:`resolve_model_path` first.
 
-    Extra keyword arguments go to ``AutoModelForCausalLM.from_pretrained``. The model is returned in eval mode.
+    Extra keyword arguments go to ``AutoModelForCausalLM.from_pretrained``. The model is returned in eval mode. A
+    missing model, unreadable weights, a config that does not match them or a tokenizer too large for the model's
+    embedding table raise a :class:`~optimum_hywia.errors.HyWIAError` before the weights are loaded.
 
     Example:
         >>> model, tokenizer = load_model_and_tokenizer("builtin:smollm2-135m")   # doctest: +SKIP
@@ -168,6 +160,14 @@ def load_model_and_tokenizer(model_id: str, dtype: torch.dtype = torch.float32, 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = resolve_model_path(model_id)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+    config = load_model_config(model_id, path, **_remote_code_option(kwargs))
+    if Path(path).is_dir():
+        check_weight_files(path, config, **_remote_code_option(kwargs))
     tokenizer = AutoTokenizer.from_pretrained(path)
+    check_tokenizer_fits(tokenizer, getattr(config, "vocab_size", None))
+    model = AutoModelForCausalLM.from_pretrained(path, config=config, dtype=dtype, **kwargs)
     return model.eval(), tokenizer
+
+
+def _remote_code_option(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {key: kwargs[key] for key in ("trust_remote_code",) if key in kwargs}

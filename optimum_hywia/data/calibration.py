@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import CalibrationDataError, DataUnavailableError
+
 # name -> domains; each domain is a tuple of files (under data/texts/) joined into one text.
 BUILTIN_TEXTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "austen": (("emma.txt", "persuasion.txt"),),
@@ -36,13 +38,13 @@ _SEPARATOR = "\n\n"
 _PATH_SUFFIXES = (".txt", ".text", ".md", ".json", ".jsonl", ".csv", ".parquet", ".arrow")
 
 
-class HubDatasetUnavailableError(RuntimeError):
+class HubDatasetUnavailableError(DataUnavailableError):
     """A Hub dataset could not be fetched (offline, unknown name, network error)."""
 
 
 def _check_builtin_name(name: str) -> None:
     if name not in BUILTIN_TEXTS:
-        raise ValueError(f"Unknown builtin text {name!r}; allowed names: {', '.join(sorted(BUILTIN_TEXTS))}.")
+        raise CalibrationDataError(f"Unknown builtin text {name!r}; allowed names: {', '.join(sorted(BUILTIN_TEXTS))}.")
 
 
 @functools.lru_cache(maxsize=None)
@@ -119,6 +121,28 @@ def _load_hub_text(spec: str) -> str:
     return _text_from_dataset(dataset, repr(spec))
 
 
+def check_text_source(source: str | os.PathLike) -> None:
+    """Raise `CalibrationDataError` for a source that is surely a mistake (checked without reading anything):
+    raw text passed where a source is expected, or a builtin name without its `builtin:` prefix."""
+    raw = os.fspath(source)
+    looks_like_text = "\n" in raw or len(raw) >= 256
+    if not looks_like_text and Path(raw).expanduser().exists():
+        return
+    if raw.startswith("builtin:"):
+        _check_builtin_name(raw[len("builtin:"):])
+    elif looks_like_text or any(char.isspace() for char in raw):
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        raise CalibrationDataError(
+            f"{shown!r} is neither an existing file or folder nor a `builtin:<name>` / `hub:<dataset>` source. To "
+            "use this string itself as the text, pass it as `text=...`."
+        )
+    elif raw in BUILTIN_TEXTS:
+        raise CalibrationDataError(
+            f"{raw!r} is not a file or folder; the shipped text of that name is {'builtin:' + raw!r}. Write "
+            f"`builtin:{raw}` (or `hub:{raw}` for a Hub dataset of that name)."
+        )
+
+
 def load_text(source: str | os.PathLike) -> str:
     """Load a text from a builtin name, a file, a saved dataset folder or a Hub dataset.
 
@@ -128,6 +152,7 @@ def load_text(source: str | os.PathLike) -> str:
         >>> text = load_text("hub:wikitext:wikitext-2-raw-v1:test")     # doctest: +SKIP
     """
     raw = os.fspath(source)
+    check_text_source(raw)
     if raw.startswith("builtin:"):
         return builtin_text(raw[len("builtin:"):])
     path = Path(raw).expanduser()
@@ -209,7 +234,10 @@ def sample_windows(token_ids: torch.Tensor, num_samples: int, seq_len: int, seed
         raise ValueError(f"num_samples and seq_len must be >= 1, got num_samples={num_samples}, seq_len={seq_len}.")
     n_tokens = token_ids.numel()
     if n_tokens < seq_len:
-        raise ValueError(f"Text too short: {n_tokens} tokens, but windows of seq_len={seq_len} tokens were asked.")
+        raise CalibrationDataError(
+            f"Text too short: {n_tokens} tokens, but windows of seq_len={seq_len} tokens were asked. Use a longer "
+            "text or a shorter `calibration_seq_len`."
+        )
     generator = torch.Generator().manual_seed(int(seed))
     starts = torch.randint(0, n_tokens - seq_len + 1, (num_samples,), generator=generator)
     offsets = torch.arange(seq_len)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data.calibration import load_text, tokenize_text
+from ..errors import CalibrationDataError
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
@@ -82,7 +83,10 @@ def perplexity_report(
     if max_windows is not None:
         n_windows = min(n_windows, max_windows)
     if n_windows == 0:
-        raise ValueError(f"Text too short: {ids.numel()} tokens, less than one window of seq_len={seq_len} tokens.")
+        raise CalibrationDataError(
+            f"Text too short: {ids.numel()} tokens, less than one window of seq_len={seq_len} tokens. Use a longer "
+            "text or a smaller `seq_len`."
+        )
     windows = ids[: n_windows * seq_len].view(n_windows, seq_len)
 
     device = _model_device(model)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 from torch import nn
 from transformers import PreTrainedModel
 
+from ..folders import atomic_directory
 from .baichuan import REMOTE_CODE_TYPES
 from .modeling_hywia import PRUNED_TYPES, WIDTH_KEYS
 
@@ -135,35 +134,13 @@ def _as_original_architecture(model: PreTrainedModel) -> Iterator[PreTrainedMode
         model.__class__ = pruned_class
 
 
-@contextlib.contextmanager
-def atomic_directory(save_directory: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder that replaces `save_directory` only once the block has finished without error.
-
-    An interrupted save leaves the previous content of `save_directory` (or nothing) in place, never a mix.
-    """
-    target = Path(save_directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        yield staging
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, retired / target.name)
-            os.replace(staging, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-
-
 def save_pruned_model(
     model: PreTrainedModel,
     save_directory: str | os.PathLike,
     tokenizer: Any = None,
     as_original_architecture: bool = False,
     extra_files: dict[str, str] | None = None,
+    overwrite: bool = False,
     **save_kwargs: Any,
 ) -> Path:
     """Save a pruned model (safetensors), its tokenizer and `extra_files` (name -> text) atomically.
@@ -174,7 +151,8 @@ def save_pruned_model(
     Example:
         >>> save_pruned_model(model, "smollm2-pruned", tokenizer=tokenizer)  # doctest: +SKIP
     """
-    with atomic_directory(save_directory) as staging:
+    source = getattr(model.config, "_name_or_path", None)
+    with atomic_directory(save_directory, overwrite, protected=[source] if source else []) as staging:
         context = _as_original_architecture(model) if as_original_architecture else contextlib.nullcontext(model)
         with context:
             model.save_pretrained(staging, safe_serialization=True, **save_kwargs)

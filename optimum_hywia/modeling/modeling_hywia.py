@@ -35,6 +35,8 @@ from transformers import (
 from transformers.models.bloom.modeling_bloom import BloomAttention
 
 WIDTH_KEYS = ("num_attention_heads", "num_key_value_heads", "intermediate_size")
+# version of the `hywia` config block; raised only when an older reader would misread a newer save
+FORMAT_VERSION = 1
 
 
 def resized_linear(linear: nn.Linear, in_features: int | None = None, out_features: int | None = None) -> nn.Linear:
@@ -77,6 +79,16 @@ def _check_depth(layer_widths: list, num_hidden_layers: int) -> None:
         )
 
 
+def check_format_version(hywia: dict | None) -> None:
+    """Raise ValueError for a `hywia` block written in a newer format than this code reads (absent: format 1)."""
+    version = (hywia or {}).get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"This model was saved in optimum-hywia format_version {version!r}; this version of optimum-hywia reads "
+            f"format_version <= {FORMAT_VERSION}. Upgrade it: pip install -U optimum-hywia."
+        )
+
+
 def check_layer_widths(layer_widths: list | None, num_hidden_layers: int) -> None:
     """Raise ValueError when `layer_widths` cannot describe a model of `num_hidden_layers` layers."""
     if layer_widths is None:
@@ -107,6 +119,7 @@ class LlamaFamilyWidthsMixin:
     """Validation of `layer_widths` for the Llama-family pruned configs (replaces the parent's head-count check)."""
 
     def validate_architecture(self):
+        check_format_version(self.hywia)
         check_layer_widths(self.layer_widths, self.num_hidden_layers)
 
 
@@ -246,6 +259,7 @@ class HyWIABloomConfig(BloomConfig):
     hywia: dict | None = None
 
     def validate_architecture(self):
+        check_format_version(self.hywia)
         check_bloom_layer_widths(self.layer_widths, self.n_layer, self.n_head)
 
     def original_width_values(self, widths: dict) -> dict:
