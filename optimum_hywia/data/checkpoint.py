@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
 from safetensors import SafetensorError, safe_open
 
 from ..errors import CheckpointError, ModelNotFoundError, TokenizerMismatchError
@@ -32,8 +33,14 @@ def load_model_config(model_id: str | os.PathLike, path: str | os.PathLike, **kw
             f"fetched from the Hugging Face Hub ({type(error).__name__}). Check the path or Hub id; offline, pass a "
             "local folder or `builtin:smollm2-135m`."
         ) from error
-    except ValueError as error:
-        raise CheckpointError(f"Cannot read the config of model {str(model_id)!r}: {error}") from error
+    except (ValueError, StrictDataclassError) as error:  # the latter: a config class's own validation failed
+        raise CheckpointError(f"Cannot read the config of model {str(model_id)!r}: {_innermost(error)}") from error
+
+
+def _innermost(error: BaseException) -> BaseException:
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    return error
 
 
 def _weight_shapes(file: Path) -> dict[str, tuple[int, ...]]:
