@@ -21,6 +21,12 @@ import optimum_hywia.hub  # noqa: F401
 import optimum_hywia.pruner  # noqa: F401
 from optimum_hywia.commands.cli import main
 
+try:  # the model card's widths plot imports matplotlib lazily
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+except ImportError:
+    pass
+
 
 def run_child(argv: list[str]) -> None:
     quiet = os.open(os.devnull, os.O_WRONLY)
