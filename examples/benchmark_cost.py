@@ -90,7 +90,8 @@ def measure_one(spec: dict) -> dict:
     model, tokenizer = load_benchmark_model(spec["model"], seed=spec["seed"])
     criterion, overrides = VARIANTS[spec["variant"]]
     config = HyWIAConfig(importance=criterion, pruning_ratio=spec["ratio"], seed=spec["seed"],
-                         num_calibration_samples=spec["samples"], calibration_seq_len=spec["seq_len"], **overrides)
+                         num_calibration_samples=spec["samples"], calibration_seq_len=spec["seq_len"],
+                         **{"fusion_holdout_samples": min(4, spec["samples"] - 1), **overrides})  # >= 1 window trains
     pruner = HyWIAPruner(config)
     context = pruner.scoring_context(model, None, tokenizer)  # calibration windows from the config, not timed
     params, weights = sum(p.numel() for p in model.parameters()), weight_bytes(model)

@@ -77,6 +77,7 @@ def run_ratio(ratio: float, options, dataset, evaluate, state: PartialState) -> 
         model, tokenizer = load_model_and_tokenizer(options.model)
     config = HyWIAConfig(pruning_ratio=ratio, importance=options.importance, seed=options.seed,
                          fusion_steps=options.fusion_steps, num_calibration_samples=options.calibration_samples,
+                         fusion_holdout_samples=min(4, options.calibration_samples - 1),  # >= 1 window trains
                          calibration_seq_len=options.seq_len)
     if options.recovery == "lora":
         from peft import get_peft_model

@@ -173,16 +173,18 @@ def test_cli_bad_input_is_one_error_line_and_touches_nothing(case, workspace, ca
     arguments = prepare(workspace)
     if case == "output-is-parent-of-cwd":
         monkeypatch.chdir(workspace.root / "work")
-    before = {path: folder_state(path) for path in workspace.root.iterdir() if path.is_dir()}
+    entries = set(workspace.root.iterdir())
+    before = {path: folder_state(path) for path in entries if path.is_dir()}
     output_before = folder_state(Path(arguments[arguments.index("--output") + 1]))
     with pytest.raises(SystemExit) as exit_info:
         main(["prune", *CHEAP, *arguments])  # a case's own options come last, so they win
     error_lines = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert exit_info.value.code == 2
-    assert len(error_lines) == 1 and error_lines[0].startswith("hywia: error: "), error_lines
+    assert len(error_lines) == 1 and error_lines[0].startswith("hywia prune: error: "), error_lines
     assert expected in error_lines[0]
     assert folder_state(Path(arguments[arguments.index("--output") + 1])) == output_before
     assert {path: folder_state(path) for path in before} == before  # the model and every other folder untouched
+    assert set(workspace.root.iterdir()) == entries  # no output, no staging folder left behind
 
 
 def test_cli_output_that_is_a_previous_save_is_replaced(workspace):

@@ -23,7 +23,7 @@ def build_parser(prog: str = "hywia") -> argparse.ArgumentParser:
     for name, (help_text, add_arguments, run) in SUBCOMMANDS.items():
         subparser = subparsers.add_parser(name, help=help_text, description=help_text)
         add_arguments(subparser)
-        subparser.set_defaults(run=run)
+        subparser.set_defaults(run=run, subparser=subparser)
     return parser
 
 
@@ -38,7 +38,7 @@ def run_reporting_errors(run, args: argparse.Namespace, parser: argparse.Argumen
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    run_reporting_errors(args.run, args, parser)
+    run_reporting_errors(args.run, args, args.subparser)  # errors print `hywia <command>`'s usage
 
 
 if __name__ == "__main__":
