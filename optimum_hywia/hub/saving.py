@@ -46,17 +46,20 @@ def model_recipe(model: Any) -> dict | None:
 
 def write_pruning_files(model: Any, folder: str | os.PathLike, repo_id: str | None = None,
                         extra_tags: Any = ()) -> ModelCard:
-    """Write the model card (`README.md`, widths plot) of the pruned `model` saved in `folder`, and its recipe
-    (`hywia_config.json`) unless the folder already has one; tag the model with the card's tags (`model_tags`, which
-    `Trainer.push_to_hub` adds to its own card). Results `hywia prune` left in the folder become the evaluation table.
+    """Write the model card (`README.md`, widths plot) of the pruned `model` saved in `folder`, and the recipe its
+    config records (`hywia_config.json`; a model without one keeps the folder's); tag the model with the card's tags
+    (`model_tags`, which `Trainer.push_to_hub` adds to its own card). Results `hywia prune` left in the folder become
+    the evaluation table.
 
     Example:
         >>> card = write_pruning_files(model, "pruned", repo_id="me/pruned")  # doctest: +SKIP
     """
     folder = Path(folder)
-    recipe = _read_json(folder / CONFIG_NAME)
-    if recipe is None and (recipe := model_recipe(model)) is not None:
+    recipe = model_recipe(model)
+    if recipe is not None:
         (folder / CONFIG_NAME).write_text(json.dumps(recipe, indent=2, sort_keys=True) + "\n")
+    else:
+        recipe = _read_json(folder / CONFIG_NAME)
     facts = PruningFacts.from_config(model.config.to_dict(), recipe, _read_json(folder / RESULTS_NAME))
     model.add_model_tags(card_tags(facts))
     tags = [*model.model_tags, *(extra_tags or ())]
