@@ -147,3 +147,13 @@ def test_save_pretrained_writes_the_card_and_recipe_and_a_repush_replaces_the_we
         files = hub.repos["user/mission-model"].files()
     assert "model-00001-of-00002.safetensors" not in files and CARD_FILES <= set(files)
     assert torch.equal(logits(AutoModelForCausalLM.from_pretrained(tmp_path / "saved")), reference)
+
+
+def test_save_pretrained_with_push_to_hub_keeps_the_pruning_card(hub, online, model_repo, tmp_path):
+    _, _, model = model_repo
+    with online():
+        model.save_pretrained(tmp_path / "mission-save", push_to_hub=True, repo_id="user/mission-save",
+                              token=hub.token)
+    files = hub.repos["user/mission-save"].files()
+    assert CARD_FILES <= set(files) and files["README.md"] == (tmp_path / "mission-save" / "README.md").read_bytes()
+    assert ModelCard(files["README.md"].decode()).data.base_model == BASE_REPO

@@ -56,9 +56,8 @@ def merge_training_card(pruning: ModelCard, training: ModelCard) -> ModelCard:
         if data.get(key) is None and trained.get(key) is not None:
             setattr(data, key, trained.get(key))
     results = [*(data.eval_results or []), *(trained.eval_results or [])]
-    data.eval_results, data.model_name = results or None, data.model_name or trained.model_name
-    if results and data.model_name is None:
-        data.model_name = pruning.text.strip().splitlines()[0].removeprefix("# ")
+    data.eval_results = results or None
+    data.model_name = (data.model_name or trained.model_name) if results else None  # names the model-index only
     comment, trainer_lead, trainer_sections = _trainer_body(training.text)
     lead, sections = _lead_and_sections(pruning.text)
     body = "\n\n".join(part for part in (comment, lead, trainer_lead, sections, trainer_sections) if part)
