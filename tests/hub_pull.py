@@ -1,12 +1,17 @@
-"""Pulling repos from a LocalHub by name in a fresh process, with optimum-hywia or without it (remote code only)."""
+"""Talking to a LocalHub: this process pointed at it, and repos pulled by name in a fresh process (with optimum-hywia,
+or without it through remote code only)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import textwrap
 from pathlib import Path
+from typing import Iterator
 
+import pytest
 import torch
+from huggingface_hub import constants
 from safetensors.torch import load_file
 
 LOAD_SCRIPT = """
@@ -39,3 +44,22 @@ def pull_logits(hub, repos: list[str], ids: torch.Tensor, block_package: bool,
     classes = json.loads(proc.stdout.strip().splitlines()[-1].removeprefix("RESULT "))
     pulled = load_file(out)
     return classes, {repo: pulled[repo.replace("/", "--")] for repo in repos}
+
+
+@contextlib.contextmanager
+def pointed_at(hub, cache: str | Path) -> Iterator:
+    """This process's huggingface_hub pointed at `hub`, with `cache` as its download cache; yields `hub`."""
+    with hub.patch_endpoint(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(constants, "HF_HUB_CACHE", str(cache))
+        yield hub
+
+
+def assert_pulled_logits_equal(hub, expected: dict[str, torch.Tensor], ids: torch.Tensor, block_package: bool,
+                               folder: Path) -> None:
+    """Every repo of `expected` loads by name as the pruned Llama type (from optimum-hywia, or as remote code when
+    `block_package`) and gives exactly the expected logits on `ids`."""
+    classes, pulled = pull_logits(hub, list(expected), ids, block_package, folder)
+    module = "transformers_modules" if block_package else "optimum_hywia.modeling.modeling_hywia"
+    for repo, reference in expected.items():
+        assert classes[repo].startswith(module) and classes[repo].endswith("HyWIALlamaForCausalLM"), classes
+        assert torch.equal(pulled[repo], reference), f"logits differ for {repo}"

@@ -9,7 +9,6 @@ very logits of the model before the push.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 
@@ -23,7 +22,7 @@ from optimum_hywia.commands.cli import main
 from optimum_hywia.hub import CARD_TAGS, PLOT_NAME, HubPushError, load_eval_results, push_model_card, push_pruned_model
 
 from hub import hub_server
-from hub_pull import pull_logits
+from hub_pull import assert_pulled_logits_equal, pointed_at
 from tiny_models import VOCAB, save_tiny_checkpoint, tiny_model, tiny_tokenizer
 
 INPUT = torch.randint(0, VOCAB, (2, 9), generator=torch.Generator().manual_seed(5))
@@ -55,14 +54,7 @@ def hub():
 def online(hub, tmp_path_factory):
     """A context manager pointing this process's huggingface_hub at `hub`, with a throwaway download cache."""
     cache = tmp_path_factory.mktemp("hf_cache")
-
-    @contextlib.contextmanager
-    def context():
-        with hub.patch_endpoint(), pytest.MonkeyPatch.context() as patch:
-            patch.setattr(constants, "HF_HUB_CACHE", str(cache))
-            yield hub
-
-    return context
+    return lambda: pointed_at(hub, cache)
 
 
 @pytest.fixture(scope="module")
@@ -151,11 +143,7 @@ def test_every_route_loads_by_name_in_a_fresh_process(
 ):
     expected = {repo: reference for repo, reference, *_ in
                 (helper_repo, plain_repo, trainer_repo, cli_prune_repo, cli_push_repo)}
-    classes, pulled = pull_logits(hub, list(expected), INPUT, block_package, tmp_path)
-    module = "transformers_modules" if block_package else "optimum_hywia.modeling.modeling_hywia"
-    for repo, reference in expected.items():
-        assert classes[repo].startswith(module) and classes[repo].endswith("HyWIALlamaForCausalLM"), classes
-        assert torch.equal(pulled[repo], reference), f"logits differ for {repo}"
+    assert_pulled_logits_equal(hub, expected, INPUT, block_package, tmp_path)
 
 
 def test_push_pruned_model_uploads_everything_in_one_commit(hub, helper_repo, pruned):

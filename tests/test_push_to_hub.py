@@ -4,18 +4,16 @@ with `HyWIACallback`, or `HyWIAPruner`) → the transformers push (`trainer.push
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 import torch
-from huggingface_hub import HfApi, ModelCard, constants
+from huggingface_hub import HfApi, ModelCard
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments, default_data_collator
 
 from optimum_hywia import HyWIACallback, HyWIAConfig, HyWIAPruner, HyWIATrainer
 from optimum_hywia.hub import CARD_TAGS, PLOT_NAME
 
 from hub import hub_server
-from hub_pull import pull_logits
+from hub_pull import assert_pulled_logits_equal, pointed_at
 from tiny_models import VOCAB, save_tiny_checkpoint
 
 BASE_REPO = "user/tiny-llama"
@@ -44,24 +42,21 @@ def hub(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def online(hub, tmp_path_factory):
-    """Point this process's huggingface_hub at `hub`; yields the download cache to pass as `cache_dir`."""
-    cache = tmp_path_factory.mktemp("hf_cache")
-
-    @contextlib.contextmanager
-    def context():
-        with hub.patch_endpoint(), pytest.MonkeyPatch.context() as patch:
-            patch.setattr(constants, "HF_HUB_CACHE", str(cache))
-            yield str(cache)
-
-    return context
+def cache(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("hf_cache"))
 
 
 @pytest.fixture(scope="module")
-def trainer_repo(hub, online, tmp_path_factory):
+def online(hub, cache):
+    """A context manager pointing this process's huggingface_hub at `hub` (downloads go to `cache`)."""
+    return lambda: pointed_at(hub, cache)
+
+
+@pytest.fixture(scope="module")
+def trainer_repo(hub, online, cache, tmp_path_factory):
     """from_pretrained → HyWIATrainer with HyWIACallback (default schedule) → train → trainer.push_to_hub()."""
     data = [{"input_ids": ids, "labels": ids} for ids in torch.randint(0, VOCAB, (16, 12)).unbind()]
-    with online() as cache:
+    with online():
         model = AutoModelForCausalLM.from_pretrained(BASE_REPO, cache_dir=cache)
         args = TrainingArguments(
             str(tmp_path_factory.mktemp("trainer")), max_steps=10, per_device_train_batch_size=4,
@@ -77,10 +72,10 @@ def trainer_repo(hub, online, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def model_repo(hub, online):
+def model_repo(hub, online, cache):
     """from_pretrained → HyWIAPruner.prune → model.push_to_hub(repo)."""
     calibration = torch.randint(0, VOCAB, (4, 16), generator=torch.Generator().manual_seed(3))
-    with online() as cache:
+    with online():
         model = AutoModelForCausalLM.from_pretrained(BASE_REPO, cache_dir=cache)
         pruned = HyWIAPruner(HyWIAConfig(importance="element1", **CONFIG)).prune(model, calibration_data=calibration)
         pruned.push_to_hub("user/mission-model", token=hub.token)
@@ -102,11 +97,7 @@ def assert_widths_in_card(card: ModelCard, model) -> None:
 @pytest.mark.parametrize("block_package", [False, True], ids=["installed", "remote_code"])
 def test_both_routes_load_by_name_with_identical_logits(hub, trainer_repo, model_repo, block_package, tmp_path):
     expected = {repo: reference for repo, reference, *_ in (trainer_repo, model_repo)}
-    classes, pulled = pull_logits(hub, list(expected), INPUT, block_package, tmp_path)
-    module = "transformers_modules" if block_package else "optimum_hywia.modeling.modeling_hywia"
-    for repo, reference in expected.items():
-        assert classes[repo].startswith(module) and classes[repo].endswith("HyWIALlamaForCausalLM"), classes
-        assert torch.equal(pulled[repo], reference), f"logits differ for {repo}"
+    assert_pulled_logits_equal(hub, expected, INPUT, block_package, tmp_path)
 
 
 def test_trainer_push_is_one_commit_with_the_training_summary_and_the_pruning_card(hub, trainer_repo, tmp_path):
