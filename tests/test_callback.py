@@ -345,6 +345,14 @@ def test_training_statistics_on_frozen_weights_are_refused(tmp_path):
         train(tmp_path, peft_model, [callback])
 
 
+def test_default_schedule_is_one_shot_at_the_ceiling_of_a_tenth_of_max_steps():
+    from optimum_hywia.schedule import PruningSchedule
+
+    steps = {n: PruningSchedule.default(0.3, n).steps for n in (1, 9, 10, 11, 30, 70, 1000)}
+    assert steps == {1: (1,), 9: (1,), 10: (1,), 11: (2,), 30: (3,), 70: (7,), 1000: (100,)}
+    assert PruningSchedule.default(0.3, 30).ratios == (0.3,)
+
+
 @pytest.mark.parametrize("max_steps,step", [(6, 1), (20, 2), (25, 3)])
 def test_without_a_schedule_the_callback_prunes_once_after_a_tenth_of_max_steps(tmp_path, max_steps, step):
     callback = HyWIACallback(HyWIAConfig(importance="element1", **BASE))
