@@ -64,8 +64,9 @@ def trainer_repo(hub, online, cache, tmp_path_factory):
             push_to_hub=True, hub_model_id="user/mission-trainer", hub_token=hub.token,
         )
         callback = HyWIACallback(HyWIAConfig(importance="element1", **CONFIG))
+        tokenizer = AutoTokenizer.from_pretrained(BASE_REPO, cache_dir=cache)
         trainer = HyWIATrainer(model=model, args=args, train_dataset=data, data_collator=default_data_collator,
-                               processing_class=AutoTokenizer.from_pretrained(BASE_REPO, cache_dir=cache), callbacks=[callback])
+                               processing_class=tokenizer, callbacks=[callback])
         trainer.train()
         trainer.push_to_hub()
     return "user/mission-trainer", logits(trainer.model), trainer.model, callback
