@@ -7,8 +7,8 @@ module fills it on import. The classes themselves stay self-contained, so the fi
 
 Example:
     >>> pruned = HyWIAPruner(HyWIAConfig(pruning_ratio=0.2)).prune(model, tokenizer=tokenizer)  # doctest: +SKIP
-    >>> pruned.save_pretrained("smollm2-hywia-20")       # weights, config, README.md, hywia_config.json  # doctest: +SKIP
-    >>> pruned.push_to_hub("me/smollm2-hywia-20")        # the same files, one commit  # doctest: +SKIP
+    >>> pruned.save_pretrained("smollm2-hywia-20")  # weights, config, README.md, hywia_config.json  # doctest: +SKIP
+    >>> pruned.push_to_hub("me/smollm2-hywia-20")  # the same files, one commit  # doctest: +SKIP
 """
 
 from __future__ import annotations
