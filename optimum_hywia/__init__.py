@@ -14,6 +14,7 @@ from .architectures import (
 )
 from .callback import HyWIACallback
 from .configuration import HyWIAConfig
+from .hub import HyWIATrainer  # also makes pruned models' save_pretrained / push_to_hub write the model card
 from .importance import available_importances, register_importance
 from .modeling import save_pruned_model, to_original_architecture
 from .pruner import HyWIAPruner, count_parameters
@@ -25,6 +26,7 @@ __all__ = [
     "HyWIACallback",
     "HyWIAConfig",
     "HyWIAPruner",
+    "HyWIATrainer",
     "PruningSummary",
     "__version__",
     "available_allocations",

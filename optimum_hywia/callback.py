@@ -57,7 +57,8 @@ def _scale_input(scale: torch.Tensor, module: nn.Module, args: tuple) -> tuple:
 
 
 class HyWIACallback(TrainerCallback):
-    """Prune with HyWIA while a `Trainer` trains: one-shot at a step or in stages over a step range.
+    """Prune with HyWIA while a `Trainer` trains: one-shot at a step or in stages over a step range (by default, one
+    shot after 10% of `max_steps`, so the other 90% recover).
 
     Statistics come from the training steps' gradients (`statistics="training"`, default for first-order Taylor
     criteria on trainable weights) or from calibration windows (`"calibration"`: `calibration_data` — token ids or a
@@ -87,7 +88,8 @@ class HyWIACallback(TrainerCallback):
             raise ValueError(f"`statistics_window` must be an integer >= 1 or None, got {statistics_window!r}.")
         self.config, self.schedule = config, PruningSchedule.build(config.pruning_ratio, prune_at_step, prune_steps,
                                                                    ratio_schedule)
-        if statistics == "training" and self.schedule.steps[0] == 0:
+        self._default_schedule = self.schedule is None  # built from max_steps in on_train_begin
+        if statistics == "training" and not self._default_schedule and self.schedule.steps[0] == 0:
             raise ValueError("`statistics='training'` cannot prune at step 0 (no gradient yet): prune at a step >= 1 "
                              "or use statistics='calibration'.")
         self.calibration_data, self.tokenizer, self.resume_from = calibration_data, tokenizer, resume_from
@@ -111,6 +113,8 @@ class HyWIACallback(TrainerCallback):
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                        model: nn.Module = None, optimizer: Any = None, processing_class: Any = None, **kwargs):
         check_training_arguments(args)
+        if self._default_schedule:
+            self.schedule = PruningSchedule.default(self.config.pruning_ratio, state.max_steps)
         self.schedule.check(state.max_steps)
         self._reset()
         self._base = unwrap_model(model)

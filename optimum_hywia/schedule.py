@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from transformers import TrainingArguments
 
 logger = logging.getLogger(__name__)
 RATIO_SCHEDULES = ("linear", "cubic")
+# the default schedule prunes once, after this fraction of the optimizer steps: those steps' gradients give the
+# first-order Taylor statistics, and the remaining 90% of the run recovers the pruned model
+DEFAULT_PRUNE_FRACTION = Fraction(1, 10)  # exact: 0.1 * 30 in floats is 3.0000000000000004, whose ceil is 4
 
 
 def is_step(value: Any) -> bool:
@@ -32,12 +37,17 @@ class PruningSchedule:
 
     @classmethod
     def build(cls, target: float, prune_at_step: int | None = None, prune_steps: tuple | None = None,
-              ratio_schedule: str = "linear") -> "PruningSchedule":
-        if (prune_at_step is None) == (prune_steps is None):
-            raise ValueError("Pass exactly one of `prune_at_step` (one-shot) or `prune_steps=(start, end, n_stages)` "
-                             f"(iterative); got prune_at_step={prune_at_step!r}, prune_steps={prune_steps!r}.")
+              ratio_schedule: str = "linear") -> "PruningSchedule | None":
+        """The schedule of `prune_at_step` or `prune_steps`; None when neither is given: the default schedule, which
+        needs `max_steps` and is built when training starts (`PruningSchedule.default`)."""
+        if prune_at_step is not None and prune_steps is not None:
+            raise ValueError("Pass at most one of `prune_at_step` (one-shot) or `prune_steps=(start, end, n_stages)` "
+                             f"(iterative); got prune_at_step={prune_at_step!r}, prune_steps={prune_steps!r}. With "
+                             "neither, the callback prunes once after 10% of max_steps.")
         if ratio_schedule not in RATIO_SCHEDULES:
             raise ValueError(f"`ratio_schedule` must be one of {list(RATIO_SCHEDULES)}, got {ratio_schedule!r}.")
+        if prune_at_step is None and prune_steps is None:
+            return None
         if prune_at_step is not None:
             if not is_step(prune_at_step):
                 raise ValueError(f"`prune_at_step` must be an integer >= 0, got {prune_at_step!r}.")
@@ -52,6 +62,17 @@ class PruningSchedule:
         if ratio_schedule == "cubic":  # Zhu & Gupta: prune more early, less when the model has little left to give
             fractions = [1 - (1 - f) ** 3 for f in fractions]
         return cls(steps, tuple(target * f for f in fractions))
+
+    @classmethod
+    def default(cls, target: float, max_steps: int) -> "PruningSchedule":
+        """One shot after the first 10% of `max_steps` (at least one step): what `HyWIACallback(config)` uses when
+        given neither `prune_at_step` nor `prune_steps`.
+
+        Example:
+            >>> PruningSchedule.default(0.2, max_steps=200).steps
+            (20,)
+        """
+        return cls((max(1, math.ceil(DEFAULT_PRUNE_FRACTION * max_steps)),), (target,))
 
     def check(self, max_steps: int) -> None:
         if self.steps[-1] > max_steps:

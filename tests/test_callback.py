@@ -321,8 +321,7 @@ def test_bad_settings_fail_in_on_train_begin_before_any_step(tmp_path, case, mak
 
 
 @pytest.mark.parametrize("kwargs,error", [
-    (dict(), "exactly one of `prune_at_step`"),
-    (dict(prune_at_step=2, prune_steps=(1, 3, 2)), "exactly one of `prune_at_step`"),
+    (dict(prune_at_step=2, prune_steps=(1, 3, 2)), "at most one of `prune_at_step`"),
     (dict(prune_steps=(4, 2, 2)), r"`prune_steps`=\(4, 2, 2\)"),
     (dict(prune_steps=(0, 1, 3)), "end - start >= n_stages - 1"),
     (dict(prune_at_step=-1), "`prune_at_step` must be an integer >= 0, got -1"),
@@ -344,3 +343,20 @@ def test_training_statistics_on_frozen_weights_are_refused(tmp_path):
     callback = HyWIACallback(HyWIAConfig(importance="element1", **BASE), prune_at_step=2, statistics="training")
     with pytest.raises(ValueError, match="statistics='calibration'"):
         train(tmp_path, peft_model, [callback])
+
+
+def test_default_schedule_is_one_shot_at_the_ceiling_of_a_tenth_of_max_steps():
+    from optimum_hywia.schedule import PruningSchedule
+
+    steps = {n: PruningSchedule.default(0.3, n).steps for n in (1, 9, 10, 11, 30, 70, 1000)}
+    assert steps == {1: (1,), 9: (1,), 10: (1,), 11: (2,), 30: (3,), 70: (7,), 1000: (100,)}
+    assert PruningSchedule.default(0.3, 30).ratios == (0.3,)
+
+
+@pytest.mark.parametrize("max_steps,step", [(6, 1), (20, 2), (25, 3)])
+def test_without_a_schedule_the_callback_prunes_once_after_a_tenth_of_max_steps(tmp_path, max_steps, step):
+    callback = HyWIACallback(HyWIAConfig(importance="element1", **BASE))
+    trainer = train(tmp_path, tiny_model("llama_gqa").train(), [callback], max_steps=max_steps)
+    assert [(record["step"], record["ratio"]) for record in callback.history] == [(step, 0.5)]
+    assert callback.statistics == "training" and is_pruned_model(trainer.model)
+    assert callback.schedule.steps == (step,) and trainer.state.global_step == max_steps

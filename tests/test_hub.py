@@ -1,6 +1,6 @@
 """Pushing pruned models to a local Hub-protocol server by every route, and loading them back by name.
 
-Routes: `push_pruned_model` (Python), plain `model.push_to_hub`, a Trainer's `push_to_hub` + `push_model_card`,
+Routes: `push_pruned_model` (Python), `model.push_to_hub`, a plain Trainer's `push_to_hub` + `push_model_card`,
 `hywia prune --push-to-hub` and `hywia push` (the last in a subprocess whose only Hub settings are HF_ENDPOINT and
 HF_TOKEN). Pushes from this process point huggingface_hub at the server with `LocalHub.patch_endpoint`; every pull
 runs in a fresh subprocess (with optimum-hywia, and without it through `trust_remote_code=True`) and must give the
@@ -9,15 +9,12 @@ very logits of the model before the push.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
-import textwrap
 
 import pytest
 import torch
 from huggingface_hub import ModelCard, constants
-from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner
@@ -25,6 +22,7 @@ from optimum_hywia.commands.cli import main
 from optimum_hywia.hub import CARD_TAGS, PLOT_NAME, HubPushError, load_eval_results, push_model_card, push_pruned_model
 
 from hub import hub_server
+from hub_pull import assert_pulled_logits_equal, pointed_at
 from tiny_models import VOCAB, save_tiny_checkpoint, tiny_model, tiny_tokenizer
 
 INPUT = torch.randint(0, VOCAB, (2, 9), generator=torch.Generator().manual_seed(5))
@@ -56,14 +54,7 @@ def hub():
 def online(hub, tmp_path_factory):
     """A context manager pointing this process's huggingface_hub at `hub`, with a throwaway download cache."""
     cache = tmp_path_factory.mktemp("hf_cache")
-
-    @contextlib.contextmanager
-    def context():
-        with hub.patch_endpoint(), pytest.MonkeyPatch.context() as patch:
-            patch.setattr(constants, "HF_HUB_CACHE", str(cache))
-            yield hub
-
-    return context
+    return lambda: pointed_at(hub, cache)
 
 
 @pytest.fixture(scope="module")
@@ -146,41 +137,13 @@ def card_of(hub, repo_id: str) -> ModelCard:
     return ModelCard(hub.repos[repo_id].files()["README.md"].decode())
 
 
-LOAD_SCRIPT = """
-import json, sys
-if {block}:
-    sys.modules["optimum_hywia"] = None  # as if optimum-hywia were not installed
-else:
-    import optimum_hywia  # noqa: F401
-import torch
-from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM
-tensors, classes = {{}}, {{}}
-for repo in {repos!r}:
-    model = AutoModelForCausalLM.from_pretrained(repo, trust_remote_code={block})
-    with torch.no_grad():
-        tensors[repo.replace("/", "--")] = model(torch.tensor({ids})).logits.contiguous()
-    classes[repo] = type(model).__module__ + "." + type(model).__name__
-save_file(tensors, {out!r})
-print("RESULT " + json.dumps(classes))
-"""
-
-
 @pytest.mark.parametrize("block_package", [False, True], ids=["installed", "remote_code"])
 def test_every_route_loads_by_name_in_a_fresh_process(
     hub, helper_repo, plain_repo, trainer_repo, cli_prune_repo, cli_push_repo, block_package, tmp_path
 ):
     expected = {repo: reference for repo, reference, *_ in
                 (helper_repo, plain_repo, trainer_repo, cli_prune_repo, cli_push_repo)}
-    out = tmp_path / "logits.safetensors"
-    script = LOAD_SCRIPT.format(block=block_package, repos=sorted(expected), ids=INPUT.tolist(), out=str(out))
-    proc = hub.run_python(textwrap.dedent(script), hf_home=tmp_path / "hf")
-    classes = json.loads(proc.stdout.strip().splitlines()[-1].removeprefix("RESULT "))
-    pulled = load_file(out)
-    module = "transformers_modules" if block_package else "optimum_hywia.modeling.modeling_hywia"
-    for repo, reference in expected.items():
-        assert classes[repo].startswith(module) and classes[repo].endswith("HyWIALlamaForCausalLM"), classes
-        assert torch.equal(pulled[repo.replace("/", "--")], reference), f"logits differ for {repo}"
+    assert_pulled_logits_equal(hub, expected, INPUT, block_package, tmp_path)
 
 
 def test_push_pruned_model_uploads_everything_in_one_commit(hub, helper_repo, pruned):
@@ -239,19 +202,28 @@ def test_prune_results_become_model_index_and_unknown_base_model_is_left_out(hub
     assert str(local.parent) not in card.text and "`tiny (a local checkpoint)`" in card.text
 
 
-def test_trainer_push_then_card_keeps_the_weights(hub, trainer_repo):
+def test_plain_trainer_push_carries_recipe_and_tags_then_card_keeps_the_weights(hub, trainer_repo):
     _, _, after_trainer = trainer_repo
     files = hub.repos["user/tiny-trainer"].files()
-    assert MODEL_FILES <= set(after_trainer) and "hywia_config.json" not in after_trainer
+    assert MODEL_FILES | {"hywia_config.json", PLOT_NAME} <= set(after_trainer)
+    trainer_card = ModelCard(after_trainer["README.md"].decode())  # the plain Trainer's own card, with our tags
+    assert set(CARD_TAGS) | {"generated_from_trainer"} <= set(trainer_card.data.tags)
     assert files["model.safetensors"] == after_trainer["model.safetensors"]
     assert CARD_FILES <= set(files) and set(CARD_TAGS) <= set(card_of(hub, "user/tiny-trainer").data.tags)
 
 
-def test_plain_push_to_hub_uploads_the_model_but_no_card_or_recipe(hub, plain_repo):
-    files = hub.repos["user/tiny-plain"].files()
-    assert {"model.safetensors", "config.json", "modeling_hywia.py", "generation_config.json"} <= set(files)
-    assert "hywia_config.json" not in files and "tokenizer.json" not in files
-    assert "hywia" not in (card_of(hub, "user/tiny-plain").data.tags or [])
+def test_model_push_to_hub_uploads_card_and_recipe_with_the_model_in_one_commit(hub, plain_repo, pruned):
+    repo = hub.repos["user/tiny-plain"]
+    files = repo.files()
+    assert {"model.safetensors", "config.json", "modeling_hywia.py", "generation_config.json"} | CARD_FILES <= set(files)
+    assert "tokenizer.json" not in files  # as transformers' model.push_to_hub: the model, not its tokenizer
+    assert len(repo.history()) == 2
+    assert json.loads(files["hywia_config.json"])["pruning_ratio"] == 0.5
+    card = card_of(hub, "user/tiny-plain")
+    assert set(CARD_TAGS) <= set(card.data.tags) and "More Information Needed" not in card.text
+    widths = pruned["model"].config.layer_widths[1]
+    assert f"| 1 | yes | 6 → {widths['num_attention_heads']} |" in card.text
+    assert 'from_pretrained("user/tiny-plain", trust_remote_code=True)' in card.text
 
 
 def test_cli_push_takes_the_results_file_of_hywia_eval(hub, cli_push_repo):

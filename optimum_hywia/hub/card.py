@@ -23,8 +23,14 @@ _LABELS = {"importance": "importance criterion", "pruning_ratio": "pruning ratio
            "gqa_mode": "GQA unit", "optimum_hywia_version": "optimum-hywia version"}
 
 
+def card_tags(facts: PruningFacts, extra_tags: Any = ()) -> list[str]:
+    """The card's tags: ours, the model family, then `extra_tags` (e.g. `model.model_tags`), each once."""
+    tags = [*CARD_TAGS, facts.family] if facts.family else list(CARD_TAGS)
+    return list(dict.fromkeys([*tags, *(extra_tags or ())]))
+
+
 def card_metadata(
-    facts: PruningFacts, entries: list[EvalEntry], model_name: str, license: str | None = None
+    facts: PruningFacts, entries: list[EvalEntry], model_name: str, license: str | None = None, extra_tags: Any = ()
 ) -> ModelCardData:
     """YAML metadata: `base_model` + `base_model_relation: finetune` (the Hub has no "pruned" relation), tags,
     `model-index` from `entries`."""
@@ -34,7 +40,7 @@ def card_metadata(
         library_name="transformers",
         pipeline_tag="text-generation",
         license=license,
-        tags=[*CARD_TAGS, facts.family] if facts.family else list(CARD_TAGS),
+        tags=card_tags(facts, extra_tags),
         model_name=model_name if entries else None,
         eval_results=[entry.to_eval_result() for entry in entries] or None,
     )
@@ -121,7 +127,7 @@ def _blend_section(blend: Any) -> str | None:
 
 def _evaluation_section(entries: list[EvalEntry]) -> str:
     if not entries:
-        return "## Evaluation\n\nNo evaluation results were given when this model was pushed."
+        return "## Evaluation\n\nNo evaluation results were recorded with this pruned model."
     lines = ["| task | dataset | metric | this model | dense base model | notes |", "|---|---|---|---|---|---|"]
     for e in entries:
         value = _number(e.value) + ("" if e.stderr is None else f" ± {_number(e.stderr)}")
@@ -168,6 +174,7 @@ def build_model_card(
     eval_results: list[EvalEntry] | None = None,
     plot: str | None = PLOT_NAME,
     license: str | None = None,
+    extra_tags: Any = (),
 ) -> ModelCard:
     """The model card of the pruned model described by `facts`, to be pushed to `repo_id`.
 
@@ -178,7 +185,7 @@ def build_model_card(
     """
     entries = list(eval_results or [])
     model_name = repo_id.split("/")[-1]
-    data = card_metadata(facts, entries, model_name, license)
+    data = card_metadata(facts, entries, model_name, license, extra_tags)
     sections = [
         _intro(facts, model_name), _pruning_section(facts), _widths_section(facts, plot),
         _blend_section(facts.learned_blend), _evaluation_section(entries), _usage_section(facts, repo_id),
@@ -194,11 +201,12 @@ def write_model_card(
     repo_id: str,
     eval_results: list[EvalEntry] | None = None,
     license: str | None = None,
+    extra_tags: Any = (),
 ) -> ModelCard:
     """Write `README.md` and, when matplotlib is installed, the widths plot into `folder`; return the card."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     plot = plot_layer_widths(facts, folder / PLOT_NAME)
-    card = build_model_card(facts, repo_id, eval_results, PLOT_NAME if plot else None, license)
+    card = build_model_card(facts, repo_id, eval_results, PLOT_NAME if plot else None, license, extra_tags)
     card.save(folder / "README.md")
     return card

@@ -153,11 +153,11 @@ def save_pruned_model(
     """
     source = getattr(model.config, "_name_or_path", None)
     with atomic_directory(save_directory, overwrite, protected=[source] if source else []) as staging:
+        for name, text in (extra_files or {}).items():  # first: the model card written on saving reads them
+            (staging / name).write_text(text)
         context = _as_original_architecture(model) if as_original_architecture else contextlib.nullcontext(model)
         with context:
             model.save_pretrained(staging, safe_serialization=True, **save_kwargs)
         if tokenizer is not None:
             tokenizer.save_pretrained(staging)
-        for name, text in (extra_files or {}).items():
-            (staging / name).write_text(text)
     return Path(save_directory)

@@ -106,6 +106,30 @@ def check_layer_widths(layer_widths: list | None, num_hidden_layers: int) -> Non
             )
 
 
+class PrunedModelHubMixin:
+    """`save_pretrained` / `push_to_hub` of the pruned models, with one extension point, `hub_extension`.
+
+    optimum-hywia sets `PrunedModelHubMixin.hub_extension` on import: saving then also writes the pruning model card
+    (README.md, widths plot) and the recipe (hywia_config.json) beside the weights, and `push_to_hub` uploads them
+    with the weights in one commit. Where this file runs as remote code (optimum-hywia absent) it stays None and both
+    methods are transformers' own.
+    """
+
+    hub_extension = None
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        extension = PrunedModelHubMixin.hub_extension
+        if extension is None:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        return extension.save_pretrained(self, super().save_pretrained, save_directory, *args, **kwargs)
+
+    def push_to_hub(self, repo_id, *args, **kwargs):
+        extension = PrunedModelHubMixin.hub_extension
+        if extension is None:
+            return super().push_to_hub(repo_id, *args, **kwargs)
+        return extension.push_to_hub(self, super().save_pretrained, repo_id, *args, **kwargs)
+
+
 class PrunedLayersMixin:
     """Resizes decoder layers to `config.layer_widths` right after the base architecture is built."""
 
@@ -155,7 +179,7 @@ class HyWIAQwen2Config(LlamaFamilyWidthsMixin, Qwen2Config):
         return {**{key: widths[key] for key in WIDTH_KEYS}, "head_dim": head_dim}
 
 
-class HyWIALlamaForCausalLM(PrunedLayersMixin, LlamaForCausalLM):
+class HyWIALlamaForCausalLM(PrunedModelHubMixin, PrunedLayersMixin, LlamaForCausalLM):
     """A structurally pruned Llama (heads, KV groups and MLP channels removed per layer)."""
 
     config_class = HyWIALlamaConfig
@@ -165,7 +189,7 @@ class HyWIALlamaForCausalLM(PrunedLayersMixin, LlamaForCausalLM):
         self._resize_to_layer_widths()
 
 
-class HyWIAMistralForCausalLM(PrunedLayersMixin, MistralForCausalLM):
+class HyWIAMistralForCausalLM(PrunedModelHubMixin, PrunedLayersMixin, MistralForCausalLM):
     """A structurally pruned Mistral (heads, KV groups and MLP channels removed per layer)."""
 
     config_class = HyWIAMistralConfig
@@ -175,7 +199,7 @@ class HyWIAMistralForCausalLM(PrunedLayersMixin, MistralForCausalLM):
         self._resize_to_layer_widths()
 
 
-class HyWIAQwen2ForCausalLM(PrunedLayersMixin, Qwen2ForCausalLM):
+class HyWIAQwen2ForCausalLM(PrunedModelHubMixin, PrunedLayersMixin, Qwen2ForCausalLM):
     """A structurally pruned Qwen2 (heads, KV groups and MLP channels removed per layer)."""
 
     config_class = HyWIAQwen2Config
@@ -272,7 +296,7 @@ class HyWIABloomConfig(BloomConfig):
         return {}
 
 
-class HyWIABloomForCausalLM(BloomForCausalLM):
+class HyWIABloomForCausalLM(PrunedModelHubMixin, BloomForCausalLM):
     """A structurally pruned Bloom: heads and MLP channels removed per layer, kept heads keep their ALiBi slopes."""
 
     config_class = HyWIABloomConfig

@@ -1,0 +1,91 @@
+"""`HyWIATrainer`: a `Trainer` whose model card carries both its training summary and the pruning card.
+
+`Trainer.push_to_hub()` saves the model (a pruned model's `save_pretrained` writes the pruning card and the recipe),
+then `Trainer.create_model_card()` writes the Trainer's own `README.md` over that card (it keeps only the old tags),
+then uploads the folder. No callback event runs between the card and the upload, and callbacks never see the Trainer,
+so a plain `Trainer` pushes the recipe, the widths plot and our tags, but its card lacks the widths and the recipe.
+`create_model_card` is the Trainer's public method for its card (TRL's trainers override it the same way): this
+subclass merges the pruning card into the Trainer's, so `trainer.push_to_hub()` uploads both in one commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import ModelCard
+from transformers import Trainer
+
+from ..modeling import is_pruned_model
+from .saving import write_pruning_files
+
+TRAINER_CARD_KEYS = ("license", "language", "datasets", "metrics")
+
+
+def _lead_and_sections(text: str) -> tuple[str, str]:
+    """Split a card body at its first `## ` heading: the title and opening paragraphs, then the sections."""
+    lead, found, sections = text.strip().partition("\n## ")
+    return lead.strip(), f"## {sections.strip()}" if found else ""
+
+
+def _trainer_body(text: str) -> tuple[str, str, str]:
+    """The Trainer card's leading HTML comment, its opening paragraphs (title dropped) and its sections."""
+    text, comment = text.strip(), ""
+    if text.startswith("<!--"):
+        comment, _, text = text.partition("-->")
+        comment += "-->"
+    lead, sections = _lead_and_sections(text)
+    lines = lead.splitlines()
+    if lines and lines[0].startswith("# "):
+        lead = "\n".join(lines[1:]).strip()
+    return comment.strip(), lead, sections
+
+
+def merge_training_card(pruning: ModelCard, training: ModelCard) -> ModelCard:
+    """One card from the pruning card and a Trainer's card: both sets of tags, the Trainer's `base_model` when it
+    names one (the model it fine-tuned), both evaluation results; our title and sections first, then the Trainer's.
+
+    Example:
+        >>> card = merge_training_card(ModelCard.load("pruning.md"), ModelCard.load("README.md"))  # doctest: +SKIP
+    """
+    data, trained = pruning.data, training.data
+    data.tags = list(dict.fromkeys([*(data.tags or []), *(trained.tags or [])]))
+    if trained.base_model:
+        data.base_model, data.base_model_relation = trained.base_model, "finetune"
+    for key in TRAINER_CARD_KEYS:
+        if data.get(key) is None and trained.get(key) is not None:
+            setattr(data, key, trained.get(key))
+    results = [*(data.eval_results or []), *(trained.eval_results or [])]
+    data.eval_results = results or None
+    data.model_name = (data.model_name or trained.model_name) if results else None  # names the model-index only
+    comment, trainer_lead, trainer_sections = _trainer_body(training.text)
+    lead, sections = _lead_and_sections(pruning.text)
+    body = "\n\n".join(part for part in (comment, lead, trainer_lead, sections, trainer_sections) if part)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")
+
+
+class HyWIATrainer(Trainer):
+    """A `transformers.Trainer` whose model card also carries the pruning card of a pruned model.
+
+    Use it as the Trainer it is; with `HyWIACallback`, `trainer.push_to_hub()` then pushes the weights, the recipe,
+    the widths plot and one card holding the Trainer's training summary and the pruning metadata (tags, base model,
+    widths, blend, recipe), in one commit. For a model that is not pruned, the card is the Trainer's own.
+
+    Example:
+        >>> from optimum_hywia import HyWIACallback, HyWIAConfig, HyWIATrainer
+        >>> trainer = HyWIATrainer(model, TrainingArguments("out", max_steps=100, push_to_hub=True,
+        ...                        hub_model_id="me/pruned"), train_dataset=data,
+        ...                        callbacks=[HyWIACallback(HyWIAConfig(pruning_ratio=0.2))])  # doctest: +SKIP
+        >>> trainer.train(); trainer.push_to_hub()  # doctest: +SKIP
+    """
+
+    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
+        super().create_model_card(*args, **kwargs)
+        model = self.accelerator.unwrap_model(self.model)
+        if not self.is_world_process_zero() or not is_pruned_model(model):
+            return
+        folder = Path(self.args.output_dir)
+        training = ModelCard.load(folder / "README.md")
+        repo_id = self.hub_model_id or self.args.hub_model_id or folder.name
+        pruning = write_pruning_files(model, folder, repo_id, training.data.tags)
+        merge_training_card(pruning, training).save(folder / "README.md")
