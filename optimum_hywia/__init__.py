@@ -14,7 +14,8 @@ from .architectures import (
 )
 from .callback import HyWIACallback
 from .configuration import HyWIAConfig
-from .importance import available_importances, register_importance
+from .hywia import hywia as _hywia  # noqa: F401  (registers the `hywia` criterion)
+from .importance import ImportanceResult, Need, available_importances, register_importance
 from .modeling import save_pruned_model, to_original_architecture
 from .pruner import HyWIAPruner, count_parameters
 from .recovery import prune_and_recover
@@ -25,6 +26,8 @@ __all__ = [
     "HyWIACallback",
     "HyWIAConfig",
     "HyWIAPruner",
+    "ImportanceResult",
+    "Need",
     "PruningSummary",
     "__version__",
     "available_allocations",
