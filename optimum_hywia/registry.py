@@ -49,6 +49,12 @@ class Registry(Generic[T]):
             raise ValueError(f"Unknown {self.kind} `{name}`; available: {self.names()}.")
         return self._entries[name]
 
+    def remove(self, name: str) -> T:
+        """Take `name` out again (e.g. an entry registered for a test); returns its entry."""
+        entry = self.get(name)
+        del self._entries[name]
+        return entry
+
     def names(self) -> list[str]:
         return sorted(self._entries)
 

@@ -42,6 +42,18 @@ class ScoringContext:
     def layer_of(self, group: UnitGroup) -> nn.Module:
         return self.layers[group.layer]
 
+    def sharing_statistics(self, config: HyWIAConfig) -> "ScoringContext":
+        """The same model, groups and calibration under `config` (another ratio, allocation or criterion), sharing
+        this context's statistics: what one computed, the other reads. The statistics keep the settings of this
+        context's config (seed, `statistics_dtype`, gradient-pass options).
+
+        Example:
+            >>> at_half = context.sharing_statistics(dataclasses.replace(context.config, pruning_ratio=0.5))  # doctest: +SKIP
+        """
+        other = ScoringContext(self.model, self.layers, self.groups, config, self.calibration, self.accumulate)
+        other.statistics = self.statistics
+        return other
+
 
 @dataclass
 class ImportanceResult:
