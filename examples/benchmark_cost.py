@@ -84,7 +84,7 @@ def parse_args() -> argparse.Namespace:
 def measure_one(spec: dict) -> dict:
     """Run one variant in this process; return its timings and memory."""
     from optimum_hywia import HyWIAConfig, HyWIAPruner
-    from optimum_hywia.importance import activation_statistics, get_importance, taylor_statistics
+    from optimum_hywia.importance import get_importance
 
     rss_start = current_rss_bytes()
     model, tokenizer = load_benchmark_model(spec["model"], seed=spec["seed"])
@@ -100,15 +100,15 @@ def measure_one(spec: dict) -> dict:
     with measured() as total:
         start = time.perf_counter()
         if criterion == "flap":
-            activation_statistics(context)
+            context.statistics.activations()
         else:
-            taylor_statistics(context, second_order=criterion == "element2")
+            context.statistics.taylor(second_order=criterion == "element2")
         phases["statistics_s"] = time.perf_counter() - start
         start = time.perf_counter()
-        scores = get_importance(criterion).score(context)
+        result = get_importance(criterion).run(context)
         phases["score_s"] = time.perf_counter() - start
         start = time.perf_counter()
-        pruner.apply(model, context, scores)
+        pruner.apply(model, context, result)
         phases["apply_s"] = time.perf_counter() - start
     return {**spec, "criterion": criterion, "overrides": overrides, "params": params, "weight_bytes": weights,
             "calibration_tokens": spec["samples"] * spec["seq_len"], "wall_s": total.wall_s, **phases,

@@ -23,7 +23,7 @@ from bench_common import command_line, machine_info, mean_and_spread, measured, 
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.data import load_calibration_data, load_model_and_tokenizer, load_text, tokenize_text
 from optimum_hywia.evaluation import perplexity
-from optimum_hywia.fusion import ALLOCATION_VIEWS
+from optimum_hywia.hywia import ALLOCATION_VIEWS
 from optimum_hywia.importance import get_importance
 
 # (criterion, HyWIAConfig overrides, allocations it runs under)
@@ -97,21 +97,20 @@ def run_seed(dense, tokenizer, seed, args, runs, eval_ids, common, log: Path) ->
     calibration = load_calibration_data(
         args.calibration_data or HyWIAConfig().calibration_data, tokenizer, 16, 128, seed
     )
-    rows, shared_cache = [], {}
+    # statistics do not depend on the ratio or the criterion: every run reads those of one context
+    shared = HyWIAPruner(criterion_config("element1", {}, args.ratios[0], seed, common))
+    shared = shared.scoring_context(dense, calibration, None)
+    rows = []
     for ratio in args.ratios:
         for name, overrides, allocations in runs:
             config = criterion_config(name, overrides, ratio, seed, common)
             pruner = HyWIAPruner(config)
-            context = pruner.scoring_context(dense, calibration, None)
-            # statistics do not depend on the ratio and are shared; the fusion's results do, so hywia gets a fresh
-            # cache seeded with them
-            context.cache = shared_cache if config.importance != "hywia" else dict(shared_cache)
+            context = shared.sharing_statistics(config)
             with measured() as cost:
-                scores = get_importance(config.importance).score(context)
+                result = get_importance(config.importance).run(context)
             for allocation in allocations:
                 pruner.config = dataclasses.replace(config, allocation=allocation)
-                model = pruner.apply(copy.deepcopy(dense), dataclasses.replace(context, config=pruner.config),
-                                     scores)
+                model = pruner.apply(copy.deepcopy(dense), context.sharing_statistics(pruner.config), result)
                 row = {"criterion": name, "allocation": allocation, "ratio": ratio, "seed": seed,
                        "kept_fraction": pruner.summary.kept_fraction, "score_wall_s": cost.wall_s,
                        "score_peak_rss_mb": cost.peak_rss_bytes / 2**20, **evaluate(model, eval_ids, args.eval_windows),

@@ -112,10 +112,10 @@ def pruned_variants(dense, tokenizer, ratio: float, args):
     config = HyWIAConfig(pruning_ratio=ratio, importance=args.importance, allocation=args.allocation, seed=args.seed)
     pruner = HyWIAPruner(config)
     context = pruner.scoring_context(dense, None, tokenizer)
-    scores = get_importance(config.importance).score(context)
+    result = get_importance(config.importance).run(context)
     for round_to in args.round_to:
         pruner.config = dataclasses.replace(config, round_to=round_to)
-        model = pruner.apply(copy.deepcopy(dense), dataclasses.replace(context, config=pruner.config), scores)
+        model = pruner.apply(copy.deepcopy(dense), context.sharing_statistics(pruner.config), result)
         yield round_to, model.eval(), pruner.summary
         del model  # one pruned copy in memory at a time
 

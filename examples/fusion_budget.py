@@ -23,7 +23,7 @@ from benchmark_criteria import EVAL_TEXTS, evaluate
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.data import load_model_and_tokenizer, load_text, tokenize_text
-from optimum_hywia.importance import get_importance, taylor_statistics
+from optimum_hywia.importance import get_importance
 
 # name -> HyWIAConfig fusion fields
 BUDGETS = {
@@ -56,20 +56,18 @@ def parse_args() -> argparse.Namespace:
 
 def run_seed(dense, tokenizer, seed: int, args, eval_ids: dict, log: Path) -> list[dict]:
     context = HyWIAPruner(HyWIAConfig(seed=seed)).scoring_context(dense, None, tokenizer)
-    calibration = context.calibration  # the same windows for every budget
     start = time.perf_counter()
-    taylor_statistics(context)
+    context.statistics.taylor()  # the same windows and statistics for every budget
     statistics_s = time.perf_counter() - start
     rows = []
     for ratio in args.ratios:
         for budget in args.budgets:
             pruner = HyWIAPruner(HyWIAConfig(seed=seed, pruning_ratio=ratio, **BUDGETS[budget]))
-            run = pruner.scoring_context(dense, calibration, None)
-            run.cache = {"taylor": context.cache["taylor"]}
+            run = context.sharing_statistics(pruner.config)
             start = time.perf_counter()
-            scores = get_importance("hywia").score(run)
+            result = get_importance("hywia").run(run)
             fusion_s = time.perf_counter() - start
-            model = pruner.apply(copy.deepcopy(dense), run, scores)
+            model = pruner.apply(copy.deepcopy(dense), run, result)
             row = {"budget": budget, "ratio": ratio, "seed": seed, "statistics_s": statistics_s, "fusion_s": fusion_s,
                    "wall_ratio": (statistics_s + fusion_s) / statistics_s,
                    "kept_fraction": pruner.summary.kept_fraction, **evaluate(model, eval_ids, args.eval_windows)}

@@ -32,7 +32,7 @@ import torch  # noqa: E402
 from optimum_hywia import HyWIAConfig, HyWIAPruner  # noqa: E402
 from optimum_hywia.allocation import allocate  # noqa: E402
 from optimum_hywia.data import DEFAULT_CALIBRATION, load_calibration_data, load_model_and_tokenizer  # noqa: E402
-from optimum_hywia.importance import fine_grained_densities, taylor_statistics  # noqa: E402
+from optimum_hywia.importance import fine_grained_densities  # noqa: E402
 
 KINDS = ("mlp", "attention")
 
@@ -95,17 +95,17 @@ def score(args: argparse.Namespace):
     calibration = load_calibration_data(args.calibration, tokenizer, args.num_samples, args.seq_len, args.seed)
     config = HyWIAConfig(importance="element1", pruning_ratio=args.ratio, seed=args.seed, allocation="cost_aware")
     context = HyWIAPruner(config).scoring_context(model, calibration, None)
-    return context, taylor_statistics(context)
+    return context, context.statistics.taylor()
 
 
 def measure(context, stats, ratio: float) -> list[dict]:
     fine_sparsity = {key: 1.0 - d for key, d in fine_grained_densities(stats, ratio).items()}
-    coarse_counts = allocate("cost_aware", context, {key: s["group1"] for key, s in stats.items()})
-    fine_counts = allocate("cost_aware", context, {key: s["fine1"] for key, s in stats.items()})
+    coarse_counts = allocate("cost_aware", context, {key: s.group1 for key, s in stats.items()})
+    fine_counts = allocate("cost_aware", context, {key: s.fine1 for key, s in stats.items()})
     rows = []
     for group in context.groups:
         s = stats[group.key]
-        fine, coarse, vector = s["fine1"], s["group1"], s["vector1"]
+        fine, coarse, vector = s.fine1, s.group1, s.vector1
         rows.append({
             "layer": group.layer,
             "kind": group.kind,
@@ -129,7 +129,7 @@ def pooled_spearman(context, stats, kind: str, coarse: str) -> float:
     """One Spearman over every unit of `kind` in all pruned layers, each score divided by its layer's mean."""
     keys = [g.key for g in context.groups if g.kind == kind]
     norm = lambda t: t.double() / t.double().mean()  # noqa: E731
-    return spearman(torch.cat([norm(stats[k]["fine1"]) for k in keys]), torch.cat([norm(stats[k][coarse]) for k in keys]))
+    return spearman(torch.cat([norm(stats[k].fine1) for k in keys]), torch.cat([norm(getattr(stats[k], coarse)) for k in keys]))
 
 
 def mean(values) -> float:

@@ -15,7 +15,8 @@ from .architectures import (
 from .callback import HyWIACallback
 from .configuration import HyWIAConfig
 from .hub import HyWIATrainer  # also makes pruned models' save_pretrained / push_to_hub write the model card
-from .importance import available_importances, register_importance
+from .hywia import hywia as _hywia  # noqa: F401  (registers the `hywia` criterion)
+from .importance import ImportanceResult, Need, available_importances, register_importance
 from .modeling import save_pruned_model, to_original_architecture
 from .pruner import HyWIAPruner, count_parameters
 from .recovery import prune_and_recover
@@ -27,6 +28,8 @@ __all__ = [
     "HyWIAConfig",
     "HyWIAPruner",
     "HyWIATrainer",
+    "ImportanceResult",
+    "Need",
     "PruningSummary",
     "__version__",
     "available_allocations",

@@ -9,10 +9,8 @@ into the pruned-model type, so `trainer.save_model()` writes a pruned model that
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,35 +23,40 @@ from transformers import (
     TrainingArguments,
 )
 
-from .allocation import plan_pruning, select_kept_units
-from .architectures import UNIT_KINDS, get_architecture_spec, member_module
+from .architectures import UNIT_KINDS, get_architecture_spec
 from .configuration import HyWIAConfig
-from .distributed import all_gather_objects, broadcast_object, sharded_taylor_statistics
-from .importance import ScoringContext, get_importance
-from .importance.base import GroupKey, Scores
-from .importance.gradients import (
-    TAYLOR_KEY,
-    member_parameters,
-    statistics_from_gradients,
-)
+from .data import load_calibration_data
+from .distributed import all_gather_objects, broadcast_object, gradient_accumulator
+from .importance import Need, ScoringContext, available_importances, get_importance
+from .importance.gradient_pass import member_parameters
+from .importance.gradients import statistics_from_gradients
+from .masks import RemovedWeights, UnitMasks
 from .pruner import CalibrationInput, HyWIAPruner, calibration_batches
 from .recovery import is_peft_model, unwrap_model
 from .schedule import PruningSchedule, check_training_arguments, is_step
+from .selection import GroupKey
 from .summary import PruningSummary
-from .surgery import kept_positions
-from .version import __version__
+from .training_state import (
+    GRADIENTS_NAME,
+    STATE_NAME,
+    has_training_state,
+    kept_from_json,
+    kept_to_json,
+    load_gradient_sums,
+    load_training_state,
+    save_training_state,
+)
 
 logger = logging.getLogger(__name__)
 
-STATE_NAME = "hywia_state.json"
-GRADIENTS_NAME = "hywia_gradients.safetensors"
+__all__ = ["GRADIENTS_NAME", "STATE_NAME", "HyWIACallback"]
 STATISTICS = ("training", "calibration")
-# criteria that read only first-order Taylor statistics, which training gradients can provide
-TRAINING_GRADIENT_CRITERIA = ("element1", "vector", "groupvec", "hywia")
 
 
-def _scale_input(scale: torch.Tensor, module: nn.Module, args: tuple) -> tuple:
-    return (args[0] * scale.to(args[0].device, args[0].dtype), *args[1:])
+def training_gradient_criteria(config: HyWIAConfig) -> list[str]:
+    """The criteria whose statistics summed training gradients can provide under `config` (declared needs)."""
+    return [name for name in available_importances() if get_importance(name).can_use_training_gradients(
+        dataclasses.replace(config, importance=name))]
 
 
 class HyWIACallback(TrainerCallback):
@@ -82,8 +85,8 @@ class HyWIACallback(TrainerCallback):
             raise ValueError(f"`statistics` must be one of {list(STATISTICS)} or None, got {statistics!r}.")
         if statistics == "training" and not self._training_statistics_apply(config):
             raise ValueError(f"`statistics='training'` gives first-order Taylor statistics: importance must be one of "
-                             f"{list(TRAINING_GRADIENT_CRITERIA)} with taylor_order=1, got `{config.importance}` "
-                             f"(taylor_order={config.taylor_order}). Use statistics='calibration'.")
+                             f"{training_gradient_criteria(config)} (taylor_order={config.taylor_order}), got "
+                             f"`{config.importance}`. Use statistics='calibration'.")
         if statistics_window is not None and (not is_step(statistics_window) or statistics_window < 1):
             raise ValueError(f"`statistics_window` must be an integer >= 1 or None, got {statistics_window!r}.")
         self.config, self.schedule = config, PruningSchedule.build(config.pruning_ratio, prune_at_step, prune_steps,
@@ -100,14 +103,16 @@ class HyWIACallback(TrainerCallback):
 
     @staticmethod
     def _training_statistics_apply(config: HyWIAConfig) -> bool:
-        return config.importance in TRAINING_GRADIENT_CRITERIA and config.taylor_order == 1
+        return get_importance(config.importance).can_use_training_gradients(config)
 
     def _reset(self) -> None:
         self.kept: dict[GroupKey, torch.Tensor] | None = None
         self._cut = False
         self.history: list[dict] = []
         self._next_stage, self._grads, self._windows, self._local_windows = 0, None, [], []
-        self._mask_handles, self._zero_targets, self._capture_handle, self._extras = [], [], None, {}
+        self._masks: UnitMasks | None = None
+        self._removed: RemovedWeights | None = None
+        self._capture_handle, self._report, self._metadata = None, {}, {}
 
     # ---- Trainer events -------------------------------------------------------------------------------------
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
@@ -119,7 +124,7 @@ class HyWIACallback(TrainerCallback):
         self._reset()
         self._base = unwrap_model(model)
         self._groups = HyWIAPruner(self.config).unit_groups(self._base)
-        self._params = member_parameters(self._context(self.config, None))
+        self._params = member_parameters(self._context(HyWIAPruner(self.config), None))
         self._resolve_statistics()
         self._calibration = self._fixed_calibration(self.tokenizer or processing_class)
         self._capture = self._calibration is None and self._needs_windows()
@@ -176,9 +181,8 @@ class HyWIACallback(TrainerCallback):
             self.finalize(model)
 
     # ---- pruning ----------------------------------------------------------------------------------------------
-    def _context(self, config: HyWIAConfig, calibration: list[torch.Tensor] | None) -> ScoringContext:
-        spec = get_architecture_spec(self._base)
-        return ScoringContext(self._base, spec.layers(self._base), self._groups, config, calibration)
+    def _context(self, pruner: HyWIAPruner, calibration: list[torch.Tensor] | None) -> ScoringContext:
+        return pruner.context(self._base, self._groups, calibration, gradient_accumulator())
 
     def _pending(self) -> bool:
         return self._next_stage < len(self.schedule.steps)
@@ -193,9 +197,8 @@ class HyWIACallback(TrainerCallback):
         self.statistics = self.requested_statistics or default
 
     def _needs_windows(self) -> bool:
-        criterion = get_importance(self.config.importance)
-        learned = self.config.importance == "hywia" and self.config.fusion == "attention"
-        return learned or (self.statistics == "calibration" and criterion.needs_calibration)
+        needs = get_importance(self.config.importance).needs(self.config)
+        return Need.WINDOWS in needs or (self.statistics == "calibration" and bool(needs))
 
     def _fixed_calibration(self, tokenizer: Any) -> list[torch.Tensor] | None:
         data, config = self.calibration_data, self.config
@@ -204,8 +207,6 @@ class HyWIACallback(TrainerCallback):
         if isinstance(data, str):
             if tokenizer is None:
                 raise ValueError(f"`calibration_data`={data!r} is text: pass `tokenizer` or give the Trainer one.")
-            from .data import load_calibration_data
-
             data = load_calibration_data(data, tokenizer, config.num_calibration_samples, config.calibration_seq_len,
                                          config.seed)
         return calibration_batches(data)
@@ -231,41 +232,20 @@ class HyWIACallback(TrainerCallback):
 
     def _prune_stage(self, state: TrainerState, optimizer: Any) -> None:
         stage = self._next_stage
-        config = dataclasses.replace(self.config, pruning_ratio=self.schedule.ratios[stage])
-        context = self._context(config, self._stage_calibration())
+        pruner = HyWIAPruner(dataclasses.replace(self.config, pruning_ratio=self.schedule.ratios[stage]))
+        context = self._context(pruner, self._stage_calibration())
         if self.statistics == "training":
-            context.cache[TAYLOR_KEY] = statistics_from_gradients(context, self._params, list(self._grads))
-        else:
-            for order in self._taylor_orders(config):
-                sharded_taylor_statistics(context, second_order=order == 2)
-        scores = get_importance(config.importance).score(context)
-        plan = self._nested(plan_pruning(context, scores, config.resolved_allocation), scores)
-        self.kept = broadcast_object(plan)  # rank 0 decides: ranks can never cut different units
+            context.statistics.provide_taylor(statistics_from_gradients(context, self._params, list(self._grads)))
+        result = pruner.score(context)
+        self.kept = broadcast_object(pruner.plan(context, result, self.kept))  # rank 0 decides for every rank
         self._apply_masks()
-        self._zero_optimizer_state(optimizer)
-        self._extras = HyWIAPruner._fusion_extras(context)
-        self.history.append(self._stage_record(stage, state.global_step, config.pruning_ratio))
+        if self._removed is not None:
+            self._removed.zero_optimizer_state(optimizer)
+        self._report, self._metadata = result.report, result.metadata
+        self.history.append(self._stage_record(stage, state.global_step, pruner.config.pruning_ratio))
         self._next_stage += 1
         self._windows, self._local_windows = [], []
         self._grads = [g.zero_() for g in self._grads] if self._grads is not None and self._pending() else None
-
-    @staticmethod
-    def _taylor_orders(config: HyWIAConfig) -> set[int]:
-        orders = {"element1": {1}, "vector": {1}, "groupvec": {1}, "element2": {2}, "hywia": {config.taylor_order}}
-        return orders.get(config.importance, set()) | ({1} if config.resolved_allocation == "fine_implied" else set())
-
-    def _nested(self, plan: dict[GroupKey, torch.Tensor], scores: Scores) -> dict[GroupKey, torch.Tensor]:
-        """A stage keeps a subset of the previous stage's units (removed units are ranked below all others)."""
-        if self.kept is None:
-            return plan
-        nested = {}
-        for group in self._groups:
-            removed = torch.ones(group.num_units, dtype=torch.bool)
-            removed[self.kept[group.key]] = False
-            forced = scores[group.key].double().clone().masked_fill_(removed, float("-inf"))
-            count = max(group.num_units - len(plan[group.key]), int(removed.sum()))
-            nested[group.key] = select_kept_units(group, forced, count)
-        return nested
 
     def _stage_record(self, stage: int, step: int, ratio: float) -> dict:
         removed = {kind: sum(g.num_units - len(self.kept[g.key]) for g in self._groups if g.kind == kind)
@@ -280,43 +260,18 @@ class HyWIACallback(TrainerCallback):
         """Pre-hooks zeroing each removed unit's output; removed rows/columns (and bias entries) set to zero."""
         self._remove_masks()
         layers = get_architecture_spec(self._base).layers(self._base)
-        for group in self._groups:
-            kept = self.kept[group.key]
-            if len(kept) == group.num_units:
-                continue
-            layer, mask_member = layers[group.layer], group.mask_member
-            scale = torch.zeros(len(mask_member.unit_of))
-            scale[kept_positions(mask_member.unit_of, kept)] = 1.0
-            hook = partial(_scale_input, scale)
-            self._mask_handles.append(layer.get_submodule(mask_member.path).register_forward_pre_hook(hook))
-            for member in group.members:
-                linear = member_module(layer, member)
-                removed = torch.ones(len(member.unit_of), dtype=torch.bool)
-                removed[kept_positions(member.unit_of, kept)] = False
-                positions = removed.nonzero().flatten()
-                self._zero_targets.append((linear.weight, member.dim, positions))
-                if member.dim == 0 and linear.bias is not None:
-                    self._zero_targets.append((linear.bias, 0, positions))
+        self._masks = UnitMasks.keeping(layers, self._groups, self.kept).attach()
+        self._removed = RemovedWeights(layers, self._groups, self.kept)
         self._zero_removed()
 
     def _remove_masks(self) -> None:
-        for handle in self._mask_handles:
-            handle.remove()
-        self._mask_handles, self._zero_targets = [], []
+        if self._masks is not None:
+            self._masks.detach()
+        self._masks = self._removed = None
 
-    @torch.no_grad()
     def _zero_removed(self) -> None:
-        for parameter, dim, positions in self._zero_targets:
-            parameter.index_fill_(dim, positions.to(parameter.device), 0)
-
-    @torch.no_grad()
-    def _zero_optimizer_state(self, optimizer: Any) -> None:
-        """Zero the moments of removed weights, so the optimizer cannot move them away from zero."""
-        inner = getattr(optimizer, "optimizer", optimizer)
-        for parameter, dim, positions in self._zero_targets if inner is not None else []:
-            for value in inner.state.get(parameter, {}).values():
-                if isinstance(value, torch.Tensor) and value.shape == parameter.shape:
-                    value.index_fill_(dim, positions.to(value.device), 0)
+        if self._removed is not None:
+            self._removed.zero_()
 
     # ---- the end: a physically smaller model ------------------------------------------------------------------
     def finalize(self, model: nn.Module) -> nn.Module:
@@ -331,7 +286,8 @@ class HyWIACallback(TrainerCallback):
             return model
         self._remove_masks()
         pruner = HyWIAPruner(self.config)
-        pruner.cut(model, pruner.unit_groups(model), self.kept, {**self._extras, "stages": self.history})
+        pruner.cut(model, pruner.unit_groups(model), self.kept, {**self._report, "stages": self.history},
+                   self._metadata)
         self.summary = pruner.summary
         model.config.hywia.update(pruned_during_training=self.history, statistics=self.statistics)
         self._cut = True
@@ -340,39 +296,29 @@ class HyWIACallback(TrainerCallback):
     # ---- checkpoints ------------------------------------------------------------------------------------------
     def save_state(self, folder: str | os.PathLike) -> None:
         """Write `hywia_state.json` (kept units, stage, windows) and, mid-stage, the gradient sums into `folder`."""
-        folder = Path(folder)
-        state = {"optimum_hywia_version": __version__, "config": self.config.to_dict(),
-                 "schedule": dataclasses.asdict(self.schedule), "statistics": self.statistics,
-                 "next_stage": self._next_stage, "history": self.history, "windows": [w.tolist() for w in self._windows],
-                 "kept": None if self.kept is None else {f"{l}.{k}": v.tolist() for (l, k), v in self.kept.items()}}
-        (folder / STATE_NAME).write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
-        if self._grads is not None:
-            from safetensors.torch import save_file
+        state = {**self._state_identity(), "statistics": self.statistics, "next_stage": self._next_stage,
+                 "history": self.history, "windows": [w.tolist() for w in self._windows],
+                 "kept": kept_to_json(self.kept)}
+        save_training_state(folder, state, self._grads)
 
-            save_file({str(i): g.contiguous() for i, g in enumerate(self._grads)}, str(folder / GRADIENTS_NAME))
+    def _state_identity(self) -> dict[str, Any]:
+        """What a resumed run must share with the run that saved the state."""
+        return {"config": self.config.to_dict(), "schedule": dataclasses.asdict(self.schedule)}
 
     def _restore(self, args: TrainingArguments, state: TrainerState) -> None:
         folder = Path(self.resume_from or Path(args.output_dir) / f"checkpoint-{state.global_step}")
-        if not (folder / STATE_NAME).is_file():
+        if not has_training_state(folder):
             if state.global_step >= self.schedule.steps[0]:
                 raise FileNotFoundError(f"Resuming a pruned run at step {state.global_step}: no {STATE_NAME} in "
                                         f"{folder}. Pass HyWIACallback(..., resume_from=<the checkpoint folder>).")
             logger.warning("No %s in %s: gradient statistics restart at step %d.", STATE_NAME, folder, state.global_step)
             return
-        saved = json.loads((folder / STATE_NAME).read_text())
-        mine = json.loads(json.dumps({"config": self.config.to_dict(), "schedule": dataclasses.asdict(self.schedule)}))
-        for key, value in mine.items():
-            if saved[key] != value:
-                raise ValueError(f"{folder / STATE_NAME} was written with {key} {saved[key]}, this callback has "
-                                 f"{value}: resume with the same HyWIAConfig and schedule.")
+        saved = load_training_state(folder, self._state_identity())
         self._next_stage, self.history = saved["next_stage"], saved["history"]
         self._windows = [torch.tensor(w, dtype=torch.long) for w in saved["windows"]]
-        if saved["kept"] is not None:
-            self.kept = {(int(k.split(".")[0]), k.split(".")[1]): torch.tensor(v, dtype=torch.long)
-                         for k, v in saved["kept"].items()}
+        self.kept = kept_from_json(saved["kept"])
+        if self.kept is not None:
             self._apply_masks()
-        if (folder / GRADIENTS_NAME).is_file() and self._pending():
-            from safetensors.torch import load_file
-
-            loaded = load_file(str(folder / GRADIENTS_NAME))
-            self._grads = [loaded[str(i)].to(p.device) for i, p in enumerate(self._params)]
+        grads = load_gradient_sums(folder, [p.device for p in self._params]) if self._pending() else None
+        if grads is not None:
+            self._grads = grads

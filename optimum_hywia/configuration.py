@@ -10,18 +10,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data.calibration import check_text_source
 from .errors import ConfigError
+from .registry import ALLOCATIONS, IMPORTANCES
+from .text_sources import check_text_source
 from .version import __version__
 
 CONFIG_NAME = "hywia_config.json"
-SCOPES = ("layer", "global")
+SCOPES = ("layer", "global")  # the retired `scope` field's values, each now an allocation of the same name
 GQA_MODES = ("kv_group", "query_heads")
 FUSIONS = ("attention", "fixed")
 COARSE_READINGS = ("group", "vector")
 NORMALIZATIONS = ("rank", "mean")
 STATISTICS_DTYPES = ("float32", "bfloat16")
 AUTOCAST_DTYPES = ("bfloat16", "float16")
+
+
+def recipe_json(recipe: dict[str, Any]) -> str:
+    """The text of `hywia_config.json` for a recipe (`HyWIAConfig.to_recipe()`, or one read back): sorted keys."""
+    return json.dumps(recipe, indent=2, sort_keys=True) + "\n"
 
 
 def _check_choice(name: str, value: Any, allowed: tuple | list) -> None:
@@ -66,7 +72,10 @@ class HyWIAConfig:
     """
 
     pruning_ratio: float = field(
-        default=0.2, metadata={"help": "Fraction of the units of each kind removed from the pruned layers, in [0, 1)."}
+        default=0.2,
+        metadata={"help": "How much is removed, in [0, 1): a fraction of the units of each kind under the `layer`, "
+                  "`global` and `llm_pruner` allocations; a fraction of the parameters of the prunable units under "
+                  "`cost_aware`, `params_global`, `fine_implied` and `learned`."},
     )
     importance: str = field(
         default="hywia", metadata={"help": "Name of the importance criterion (see `available_importances()`)."}
@@ -81,10 +90,10 @@ class HyWIAConfig:
         default=None,
         metadata={"help": "Layers left untouched at the end; None: ceil(depth/16) (LLM-Pruner keeps 2 of 32)."},
     )
-    scope: str = field(
-        default="layer",
-        metadata={"help": "`layer`: the same ratio in every pruned layer; `global`: one ranking over all pruned "
-                  "layers, scores divided by their layer's mean."},
+    scope: str | None = field(
+        default=None,
+        metadata={"help": "Deprecated, use `allocation` (`layer` and `global` are allocations of the same name); a "
+                  "value given here moves to `allocation` with a FutureWarning."},
     )
     gqa_mode: str = field(
         default="kv_group",
@@ -105,7 +114,7 @@ class HyWIAConfig:
     allocation: str | None = field(
         default=None,
         metadata={"help": "How many units each layer and kind loses (`available_allocations()`); None: `learned` "
-                  "for hywia with fusion `attention`, else `scope`."},
+                  "for hywia with fusion `attention`, else `layer`."},
     )
     fusion: str = field(
         default="attention",
@@ -171,15 +180,13 @@ class HyWIAConfig:
         ratio = self.pruning_ratio
         if not _is_number(ratio) or not 0.0 <= ratio < 1.0:
             raise ConfigError(f"`pruning_ratio` must be a number in [0, 1), got {ratio!r}.")
-        from .importance import available_importances
-
-        _check_choice("importance", self.importance, available_importances())
+        _check_choice("importance", self.importance, IMPORTANCES.names())
         _check_bool("prune_attention", self.prune_attention)
         _check_bool("prune_mlp", self.prune_mlp)
         for name in ("skip_first_layers", "skip_last_layers"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), 0)
-        _check_choice("scope", self.scope, SCOPES)
+        self._retire_scope()
         _check_choice("gqa_mode", self.gqa_mode, GQA_MODES)
         _check_int("min_units_per_layer", self.min_units_per_layer, 1)
         if not isinstance(self.calibration_data, str) or not self.calibration_data:
@@ -188,10 +195,8 @@ class HyWIAConfig:
         _check_int("num_calibration_samples", self.num_calibration_samples, 1)
         _check_int("calibration_seq_len", self.calibration_seq_len, 2)
         _check_int("seed", self.seed, 0)
-        from .allocation import available_allocations
-
         if self.allocation is not None:
-            _check_choice("allocation", self.allocation, available_allocations())
+            _check_choice("allocation", self.allocation, ALLOCATIONS.names())
         _check_choice("fusion", self.fusion, FUSIONS)
         _check_fraction("fusion_alpha", self.fusion_alpha)
         _check_choice("coarse", self.coarse, COARSE_READINGS)
@@ -219,8 +224,10 @@ class HyWIAConfig:
 
     def _check_combinations(self) -> None:
         """Values that are each fine but cannot work together: found here, not after the gradient pass."""
-        learned_fusion = self.importance == "hywia" and self.fusion == "attention"
-        if self.allocation == "learned" and not learned_fusion:
+        learned_fusion = self._learns_allocation()
+        # the registry holds the criterion object; asking it needs no import of the scoring stack
+        gives_removal = IMPORTANCES.get(self.importance).gives_removal(self)
+        if self.allocation == "learned" and gives_removal is False:
             raise ConfigError(
                 f"`allocation='learned'` uses the blend the HyWIA fusion learns, so it needs `importance='hywia'` and "
                 f"`fusion='attention'` (got importance={self.importance!r}, fusion={self.fusion!r}). Use another "
@@ -238,14 +245,31 @@ class HyWIAConfig:
                 "fusion on. Lower it (0 turns the hold-out off) or raise `num_calibration_samples`."
             )
 
+    def _learns_allocation(self) -> bool:
+        return self.importance == "hywia" and self.fusion == "attention"
+
+    def _retire_scope(self) -> None:
+        """Move a value of the retired `scope` to `allocation`, where it used to take effect."""
+        if self.scope is None:
+            return
+        _check_choice("scope", self.scope, SCOPES)
+        takes_effect = self.allocation is None and not self._learns_allocation()
+        warnings.warn(
+            f"`scope` is deprecated: use `allocation={self.scope!r}`"
+            + ("." if takes_effect else f" (ignored here: the allocation is `{self.resolved_allocation}`)."),
+            FutureWarning,
+            stacklevel=4,
+        )
+        if takes_effect:
+            self.allocation = self.scope
+        self.scope = None
+
     @property
     def resolved_allocation(self) -> str:
-        """The allocation used: `allocation` if set, else `learned` for the learned fusion, else `scope`."""
+        """The allocation used: `allocation` if set, else `learned` for the learned fusion, else `layer`."""
         if self.allocation is not None:
             return self.allocation
-        if self.importance == "hywia" and self.fusion == "attention":
-            return "learned"
-        return self.scope
+        return "learned" if self._learns_allocation() else "layer"
 
     def pruned_layers(self, num_layers: int) -> list[int]:
         """Indices of the layers this config prunes in a model of `num_layers` decoder layers."""
@@ -261,12 +285,15 @@ class HyWIAConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def to_recipe(self) -> dict[str, Any]:
+        """The fields with the library version stamped in: what `hywia_config.json` holds."""
+        return {**self.to_dict(), "optimum_hywia_version": __version__}
+
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
         """Write `hywia_config.json` (sorted keys, library version stamped) into `save_directory`."""
         path = Path(save_directory) / CONFIG_NAME
         path.parent.mkdir(parents=True, exist_ok=True)
-        content = {**self.to_dict(), "optimum_hywia_version": __version__}
-        path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+        path.write_text(recipe_json(self.to_recipe()))
         return path
 
     @classmethod

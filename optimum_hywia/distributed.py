@@ -2,7 +2,8 @@
 
 Every helper is a no-op in a single process, so callers need no branches. What crosses ranks:
 - per-weight gradient sums of a calibration pass, computed on a shard of the batches per rank and summed with
-  `all_reduce` (SUM), then reduced to per-unit statistics exactly as in one process (`sharded_taylor_statistics`);
+  `all_reduce` (SUM), then reduced to per-unit statistics exactly as in one process (`sharded_gradients`, the
+  `accumulate` of a `ScoringContext`);
 - calibration windows seen by each rank during training (`all_gather_object`, ordered by rank);
 - the final plan, broadcast from rank 0 (`broadcast_object`), so floating-point differences between ranks can never
   make two ranks cut different units.
@@ -17,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, TypeVar
 
 import torch
@@ -24,7 +26,7 @@ import torch.distributed as dist
 
 from .importance.base import ScoringContext
 from .importance.gradient_pass import accumulate_gradients, statistics_dtype
-from .importance.gradients import Statistics, taylor_statistics
+from .importance.gradients import GradientAccumulator
 
 T = TypeVar("T")
 
@@ -68,24 +70,23 @@ def broadcast_object(value: T, src: int = 0) -> T:
     return box[0]
 
 
-def sharded_taylor_statistics(context: ScoringContext, second_order: bool = False) -> Statistics:
-    """`taylor_statistics` with the calibration batches split over ranks (batch i on rank i mod world size).
+def gradient_accumulator() -> GradientAccumulator | None:
+    """How a scoring context sums calibration gradients here: `sharded_gradients` across ranks, None (the
+    single-process pass) in one process."""
+    return sharded_gradients if is_distributed() else None
+
+
+def sharded_gradients(
+    context: ScoringContext, params: list, second_order: bool
+) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+    """`accumulate_gradients` with the calibration batches split over ranks (batch i on rank i mod world size).
 
     Each rank sums its shard's per-weight gradients g (and Σ over its sequences of the squared per-sequence
     gradients for the Fisher); `all_reduce` SUM gives the whole set's sums on every rank, which are then reduced
-    to per-unit statistics exactly as in one process and cached where the criteria look for them.
+    to per-unit statistics exactly as in one process.
     """
-    if not is_distributed():
-        return taylor_statistics(context, second_order)
-    return taylor_statistics(context, second_order, accumulate=_sharded_gradients)
-
-
-def _sharded_gradients(
-    context: ScoringContext, params: list, second_order: bool
-) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
-    """This rank's share of the summed gradients (and Fisher), all-reduced into the whole set's on every rank."""
     shard = list(context.calibration or [])[rank():: world_size()]
-    local = ScoringContext(context.model, context.layers, context.groups, context.config, shard)
+    local = dataclasses.replace(context, calibration=shard, accumulate=None)
     if shard:
         grads, fisher = accumulate_gradients(local, params, second_order)
     else:

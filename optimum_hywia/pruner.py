@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Iterable
 
@@ -11,9 +10,11 @@ from torch import nn
 
 from .allocation import plan_pruning
 from .architectures import UNIT_KINDS, UnitGroup, get_architecture_spec
-from .configuration import CONFIG_NAME, HyWIAConfig
+from .configuration import CONFIG_NAME, HyWIAConfig, recipe_json
+from .data import load_calibration_data
 from .data.checkpoint import check_tokenizer_fits
-from .importance import Scores, ScoringContext, get_importance
+from .importance import ImportanceResult, ScoringContext, get_importance
+from .importance.gradients import GradientAccumulator
 from .modeling import save_pruned_model, to_pruned_model
 from .modeling.modeling_hywia import FORMAT_VERSION
 from .summary import PruningSummary
@@ -68,22 +69,37 @@ class HyWIAPruner:
     def prune(self, model: nn.Module, calibration_data: CalibrationInput = None, tokenizer: Any = None) -> nn.Module:
         """Prune `model` in place and return it as the pruned-model type; `self.summary` says what changed."""
         context = self.scoring_context(model, calibration_data, tokenizer)
-        scores = get_importance(self.config.importance).score(context)
-        return self.apply(model, context, scores)
+        return self.apply(model, context, self.score(context))
 
-    def apply(self, model: nn.Module, context: ScoringContext, scores: Scores) -> nn.Module:
-        """Allocate, select and cut `model` from `scores` computed on `context` (the same model or an identical copy).
+    def score(self, context: ScoringContext) -> ImportanceResult:
+        """Run the configured criterion on `context`."""
+        return get_importance(self.config.importance).run(context)
+
+    def plan(
+        self, context: ScoringContext, result: ImportanceResult, previous: dict | None = None
+    ) -> dict[tuple[int, str], torch.Tensor]:
+        """Kept unit indices per group under the configured allocation; `previous`: what an earlier stage kept
+        (each stage keeps a subset of it)."""
+        return plan_pruning(context, result.scores, self.config.resolved_allocation, result.removal, previous)
+
+    def apply(self, model: nn.Module, context: ScoringContext, result: ImportanceResult) -> nn.Module:
+        """Allocate, select and cut `model` from `result` computed on `context` (the same model or an identical copy).
 
         Splitting scoring from applying lets one scoring pass serve several allocations.
         """
-        plan = plan_pruning(context, scores, self.config.resolved_allocation)
-        return self.cut(model, context.groups, plan, self._fusion_extras(context))
+        return self.cut(model, context.groups, self.plan(context, result), result.report, result.metadata)
 
     def cut(
-        self, model: nn.Module, groups: list[UnitGroup], plan: dict, extras: dict[str, Any] | None = None
+        self,
+        model: nn.Module,
+        groups: list[UnitGroup],
+        plan: dict,
+        extras: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> nn.Module:
         """Remove every unit not in `plan` (kept unit indices per group), make `model` the pruned-model type and
-        record `self.summary`; `extras` (e.g. the learned blend) go into the summary and the config's metadata."""
+        record `self.summary`; `extras` (e.g. the learned blend) go into the summary, `metadata` into the config's
+        `hywia` block."""
         extras = extras or {}
         spec = get_architecture_spec(model)
         params_before = count_parameters(model)
@@ -95,8 +111,7 @@ class HyWIAPruner:
             params_before, count_parameters(model), widths_before, widths_after, pruned_layers, extras
         )
         model.config.hywia.update(params_before=params_before, params_after=self.summary.params_after)
-        if "learned_blend" in extras:
-            model.config.hywia["learned_blend"] = extras["learned_blend"]
+        model.config.hywia.update(metadata or {})
         return model
 
     def unit_groups(self, model: nn.Module) -> list[UnitGroup]:
@@ -112,16 +127,33 @@ class HyWIAPruner:
             if group.kind in kinds
         ]
 
-    def scoring_context(self, model: nn.Module, calibration_data: CalibrationInput, tokenizer: Any) -> ScoringContext:
-        """The unit groups of the pruned layers and, when the criterion needs it, the calibration batches."""
+    def scoring_context(
+        self,
+        model: nn.Module,
+        calibration_data: CalibrationInput,
+        tokenizer: Any,
+        accumulate: GradientAccumulator | None = None,
+    ) -> ScoringContext:
+        """The unit groups of the pruned layers and, when the criterion needs it, the calibration batches;
+        `accumulate` replaces the single-process gradient pass (e.g. `distributed.sharded_gradients`)."""
         groups = self.unit_groups(model)  # first: an unsupported model fails before any calibration work
         if tokenizer is not None:
             check_tokenizer_fits(tokenizer, model.get_input_embeddings().num_embeddings)
         calibration = None
-        if get_importance(self.config.importance).needs_calibration:
+        if get_importance(self.config.importance).needs(self.config):
             calibration = calibration_batches(self._calibration_input(calibration_data, tokenizer))
+        return self.context(model, groups, calibration, accumulate)
+
+    def context(
+        self,
+        model: nn.Module,
+        groups: list[UnitGroup],
+        calibration: list[torch.Tensor] | None,
+        accumulate: GradientAccumulator | None = None,
+    ) -> ScoringContext:
+        """A scoring context over `groups` of `model` with this config."""
         layers = get_architecture_spec(model).layers(model)
-        return ScoringContext(model, layers, groups, self.config, calibration)
+        return ScoringContext(model, layers, groups, self.config, calibration, accumulate)
 
     def _calibration_input(self, calibration_data: CalibrationInput, tokenizer: Any) -> CalibrationInput:
         if calibration_data is not None:
@@ -131,22 +163,10 @@ class HyWIAPruner:
                 f"Importance `{self.config.importance}` needs calibration data: pass `calibration_data` (token ids) "
                 "or a `tokenizer` to sample from `config.calibration_data`."
             )
-        from .data import load_calibration_data
-
         config = self.config
         return load_calibration_data(
             config.calibration_data, tokenizer, config.num_calibration_samples, config.calibration_seq_len, config.seed
         )
-
-    @staticmethod
-    def _fusion_extras(context: ScoringContext) -> dict[str, Any]:
-        """What the learned fusion chose, keyed `"<layer>.<kind>"` so it serialises to JSON."""
-        extras = {}
-        if "learned_blend" in context.cache:
-            extras["learned_blend"] = {f"{l}.{k}": b for (l, k), b in context.cache["learned_blend"].items()}
-        if "fusion_history" in context.cache:
-            extras["fusion_history"] = context.cache["fusion_history"]
-        return extras
 
     def _metadata(self, model: nn.Module, pruned_layers: list[int], widths_before: list[dict]) -> dict[str, Any]:
         """The `hywia` block of the pruned model's config: how it was made, so it can be audited and rebuilt."""
@@ -157,7 +177,6 @@ class HyWIAPruner:
             "base_model": getattr(model.config, "_name_or_path", None) or None,
             "importance": config.importance,
             "pruning_ratio": config.pruning_ratio,
-            "scope": config.scope,
             "allocation": config.resolved_allocation,
             "gqa_mode": config.gqa_mode,
             "pruned_layers": pruned_layers,
@@ -178,12 +197,11 @@ class HyWIAPruner:
 
         An existing `save_directory` is replaced only when it is a previous optimum-hywia save or `overwrite=True`.
         """
-        recipe = {**self.config.to_dict(), "optimum_hywia_version": __version__}
         save_pruned_model(
             model,
             save_directory,
             tokenizer=tokenizer,
             as_original_architecture=as_original_architecture,
-            extra_files={CONFIG_NAME: json.dumps(recipe, indent=2, sort_keys=True) + "\n", **(extra_files or {})},
+            extra_files={CONFIG_NAME: recipe_json(self.config.to_recipe()), **(extra_files or {})},
             overwrite=overwrite,
         )

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .configuration import HyWIAConfig
+from .data import load_text, tokenize_text
 from .pruner import CalibrationInput, HyWIAPruner
 
 # LLM-Pruner's recovery: LoRA r=8, alpha=16, dropout 0.05 on every linear projection of the decoder (q, k, v, o,
@@ -52,8 +53,6 @@ def text_dataset(tokenizer: Any, text: str | None = None, source: str | None = N
     Example:
         >>> rows = text_dataset(tokenizer, source="builtin:austen", seq_len=128)  # doctest: +SKIP
     """
-    from .data import load_text, tokenize_text
-
     if (text is None) == (source is None):
         raise ValueError(f"Pass exactly one of `text` or `source`; got text={type(text).__name__}, source={source!r}.")
     if seq_len < 2:

@@ -25,6 +25,7 @@ from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.callback import GRADIENTS_NAME, STATE_NAME, HyWIACallback
 from optimum_hywia.modeling import is_pruned_model, save_pruned_model
 from optimum_hywia.recovery import lora_config, prune_and_recover
+from optimum_hywia.selection import nested_kept_units
 
 BASE = dict(skip_first_layers=0, skip_last_layers=0, pruning_ratio=0.5, num_calibration_samples=8)
 PROBE_IDS = torch.randint(0, VOCAB, (2, 12), generator=torch.Generator().manual_seed(7))
@@ -269,14 +270,12 @@ def test_callback_on_a_peft_model_masks_base_layers_and_finalize_merges_then_cut
 
 
 def test_a_later_stage_never_restores_a_removed_unit():
-    callback = HyWIACallback(HyWIAConfig(importance="element1", **BASE), prune_steps=(1, 2, 2))
     model = tiny_model("llama_gqa")
-    callback._groups = [g for g in HyWIAPruner(callback.config).unit_groups(model) if g.kind == "mlp"][:1]
-    key = callback._groups[0].key
-    callback.kept = {key: torch.arange(10, 40)}  # units 0..9 removed by an earlier stage
-    scores = {key: torch.arange(40, 0, -1).double()}  # now units 0..9 score highest
-    plan = {key: torch.arange(0, 35)}  # the allocation alone would bring them back
-    nested = callback._nested(plan, scores)[key]
+    group = [g for g in HyWIAPruner(HyWIAConfig(importance="element1", **BASE)).unit_groups(model) if g.kind == "mlp"][0]
+    previous = torch.arange(10, 40)  # units 0..9 removed by an earlier stage
+    scores = torch.arange(40, 0, -1).double()  # now units 0..9 score highest
+    # the allocation alone would bring them back (keep units 0..34, remove 5)
+    nested = nested_kept_units(group, scores, num_remove=group.num_units - 35, previous=previous)
     assert set(nested.tolist()) <= set(range(10, 40)) and len(nested) == 30
 
 

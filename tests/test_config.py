@@ -1,4 +1,7 @@
+import dataclasses
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +67,26 @@ def test_unknown_field_is_an_error(tmp_path):
         HyWIAConfig.from_dict({"pruning_ration": 0.3})
     with pytest.raises(FileNotFoundError):
         HyWIAConfig.from_pretrained(tmp_path)
+
+
+def test_scope_still_loads_and_moves_to_allocation_with_a_warning():
+    with pytest.warns(FutureWarning, match="allocation='global'"):
+        config = HyWIAConfig(importance="element1", scope="global")
+    assert config.allocation == "global" and config.scope is None and config.resolved_allocation == "global"
+    with pytest.warns(FutureWarning, match="ignored"):  # the learned fusion's allocation always won over `scope`
+        learned = HyWIAConfig.from_dict({"importance": "hywia", "scope": "layer"})
+    assert learned.resolved_allocation == "learned" and learned.allocation is None
+    assert HyWIAConfig(importance="element1").resolved_allocation == "layer"
+
+
+def readme_config_fields() -> set[str]:
+    """The field names in the first column of the README's configuration table."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n\n")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    return {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+
+
+def test_every_config_field_is_in_the_readme_table_and_nothing_else():
+    fields = {field.name for field in dataclasses.fields(HyWIAConfig)}
+    assert readme_config_fields() == fields

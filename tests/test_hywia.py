@@ -1,15 +1,14 @@
 """The HyWIA fusion and the allocation strategies on tiny models."""
 
-import dataclasses
-
 import pytest
 import torch
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner, available_allocations
-from optimum_hywia.allocation import allocate, params_budget
-from optimum_hywia.fusion import ALLOCATION_VIEWS, GranularityAttention, position_features
+from optimum_hywia.allocation import allocate
+from optimum_hywia.selection import params_budget
+from optimum_hywia.hywia import ALLOCATION_VIEWS, GranularityAttention, position_features
 from optimum_hywia.importance import get_importance
-from optimum_hywia.importance.hywia import granularity_scores, normalise
+from optimum_hywia.hywia import granularity_scores, normalise
 
 from tiny_models import VOCAB
 
@@ -75,8 +74,8 @@ def test_learned_fusion_reports_proper_blends_and_meets_the_budget(make_tiny_mod
 @pytest.mark.parametrize("name", ["cost_aware", "params_global", "fine_implied", "learned"])
 def test_parameter_budget_allocations_meet_their_budget(make_tiny_model, name):
     context = context_for(make_tiny_model("llama_gqa", seed=1), pruning_ratio=0.3)
-    scores = get_importance("hywia").score(context)
-    counts = allocate(name, context, scores)
+    result = get_importance("hywia").run(context)
+    counts = allocate(name, context, result.scores, result.removal)
     removed = sum(counts[g.key] * g.params_per_unit for g in context.groups)
     largest_unit = max(g.params_per_unit for g in context.groups)
     assert abs(removed - params_budget(context.groups, 0.3)) <= largest_unit
@@ -98,7 +97,7 @@ def test_every_criterion_runs_under_every_allocation(make_tiny_model):
     for criterion in ("element1", "vector", "groupvec", "wanda_sp", "flap", "magnitude_l1", "random"):
         scores = get_importance(criterion).score(context)
         for name in set(available_allocations()) - {"learned"}:
-            counts = allocate(name, dataclasses.replace(context, cache=context.cache), scores)
+            counts = allocate(name, context, scores)
             assert set(counts) == {g.key for g in context.groups}
 
 
@@ -131,7 +130,7 @@ def test_learned_allocation_needs_the_learned_fusion(make_tiny_model):
 
 
 def test_fusion_seq_len_cuts_windows_into_pieces_and_bounds_the_tokens_run(make_tiny_model, monkeypatch):
-    from optimum_hywia.fusion import train as train_module
+    from optimum_hywia.hywia import train as train_module
 
     model = make_tiny_model("llama_gqa")
     shapes = []
@@ -149,11 +148,9 @@ def test_fusion_seq_len_cuts_windows_into_pieces_and_bounds_the_tokens_run(make_
 
 
 def test_fusion_autocast_runs_the_model_in_half_precision(make_tiny_model):
-    from optimum_hywia.importance import taylor_statistics
-
     model = make_tiny_model("llama_gqa")
     context = context_for(model, fusion_autocast="bfloat16")
-    taylor_statistics(context)  # the calibration gradients stay in the model's dtype
+    context.statistics.taylor()  # the calibration gradients stay in the model's dtype
     seen = set()
     model.model.layers[0].mlp.down_proj.register_forward_hook(lambda m, args, out: seen.add(out.dtype))
     scores = get_importance("hywia").score(context)

@@ -10,7 +10,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCau
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.architectures import member_module
-from optimum_hywia.importance import fine_grained_densities, flap_bias_compensation, get_importance, taylor_statistics
+from optimum_hywia.importance import Need, fine_grained_densities, flap_bias_compensation, get_importance
 from optimum_hywia.importance import gradients as gradients_module
 
 ALL_CRITERIA = ("element1", "element2", "vector", "groupvec", "wanda_sp", "flap")
@@ -134,8 +134,8 @@ def test_first_order_criteria_match_explicit_loops(make_model, config):
             assert_close(values, expected[key][statistic])
     # the three readings are different numbers (a mix-up between them would fail above)
     key = context.groups[-1].key
-    stats = taylor_statistics(context)[key]
-    assert not torch.allclose(stats["fine1"], stats["group1"])
+    stats = context.statistics.taylor()[key]
+    assert not torch.allclose(stats.fine1, stats.group1)
 
 
 def test_second_order_matches_per_sequence_fisher():
@@ -148,11 +148,11 @@ def test_second_order_matches_per_sequence_fisher():
         torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-4 * float(theirs.abs().max()))
     expected = explicit_unit_scores(context, grads, fisher, second_order=True)
     scores = get_importance("element2").score(context)
-    stats = taylor_statistics(context, second_order=True)
+    stats = context.statistics.taylor(second_order=True)
     for key in scores:
         assert_close(scores[key], expected[key]["fine"])
-        assert_close(stats[key]["vector2"], expected[key]["vector"])
-        assert_close(stats[key]["group2"], expected[key]["group"])
+        assert_close(stats[key].vector2, expected[key]["vector"])
+        assert_close(stats[key].group2, expected[key]["group"])
 
 
 def markov_sequences(n: int, length: int, seed: int, vocab: int = 64) -> torch.Tensor:
@@ -254,12 +254,12 @@ def test_criteria_share_one_pass_per_statistic(monkeypatch):
     again = get_importance("element1").score(context)
     assert calls == [False, True]  # one first-order pass shared by three criteria, one per-sequence pass
     assert all(torch.equal(scores["element1"][key], again[key]) for key in again)
-    first, second = context.cache["taylor"], context.cache["taylor2"]
+    first, second = context.statistics.taylor(), context.statistics.taylor(second_order=True)
     for key in first:  # the per-sequence pass repeats the first-order statistics, up to rounding
-        torch.testing.assert_close(second[key]["fine1"], first[key]["fine1"], rtol=1e-4, atol=1e-9)
+        torch.testing.assert_close(second[key].fine1, first[key].fine1, rtol=1e-4, atol=1e-9)
     get_importance("wanda_sp").score(context)
     get_importance("flap").score(context)
-    assert set(context.cache) == {"taylor", "taylor2", "activations"}
+    assert context.statistics.computed() == {Need.TAYLOR, Need.TAYLOR2, Need.ACTIVATIONS}
 
 
 def captured_inputs(context):
@@ -329,10 +329,10 @@ def test_abs_saliency_sample_and_fine_grained_densities(monkeypatch):
             linear = member_module(context.layer_of(group), member)
             values.append((linear.weight.detach() * by_param[id(linear.weight)]).abs().flatten().double())
         exact[group.key] = torch.cat(values)
-    stats = taylor_statistics(context)
+    stats = context.statistics.taylor()
     for key, values in exact.items():  # under SAMPLE_SIZE: the exact values, in member order
-        assert int(stats[key]["num_weights"]) == len(values)
-        torch.testing.assert_close(stats[key]["abs_saliency_sample"], values, rtol=1e-6, atol=0.0)
+        assert int(stats[key].num_weights) == len(values)
+        torch.testing.assert_close(stats[key].abs_saliency_sample, values, rtol=1e-6, atol=0.0)
     # the densities a global ranking of every individual weight would keep
     pooled = torch.cat(list(exact.values()))
     threshold = pooled.sort().values[int(0.6 * len(pooled))]
@@ -345,6 +345,6 @@ def test_abs_saliency_sample_and_fine_grained_densities(monkeypatch):
     samples = []
     for _ in range(2):
         fresh = context_for(model, "element1")
-        samples.append(taylor_statistics(fresh)[context.groups[0].key]["abs_saliency_sample"])
+        samples.append(fresh.statistics.taylor()[context.groups[0].key].abs_saliency_sample)
     assert len(samples[0]) == 500 and torch.equal(samples[0], samples[1])
     assert torch.isin(samples[0].float(), exact[context.groups[0].key].float()).all()

@@ -7,34 +7,35 @@ from typing import Any
 from torch import nn
 
 from ..errors import UnsupportedArchitectureError
+from ..registry import ARCHITECTURES
 from .baichuan import BAICHUAN_SPEC
 from .base import ArchitectureSpec
 from .bloom import BLOOM_SPEC
 from .llama import LLAMA_SPEC
 
-_SPECS: dict[str, ArchitectureSpec] = {}
-
 
 def register_architecture(spec: ArchitectureSpec) -> ArchitectureSpec:
-    """Add a family to the table; each of its architecture names must be new."""
-    taken = [name for name in spec.architectures if name in _SPECS]
+    """Add a family to the table (`optimum_hywia.registry.ARCHITECTURES`); each of its architecture names must be new."""
+    taken = [name for name in spec.architectures if name in ARCHITECTURES]
     if taken:
-        raise ValueError(f"Architectures {taken} are already registered (family `{_SPECS[taken[0]].family}`).")
+        raise ValueError(
+            f"Architectures {taken} are already registered (family `{ARCHITECTURES.get(taken[0]).family}`)."
+        )
     for name in spec.architectures:
-        _SPECS[name] = spec
+        ARCHITECTURES.add(name, spec)
     return spec
 
 
 def supported_architectures() -> list[str]:
-    return sorted(_SPECS)
+    return ARCHITECTURES.names()
 
 
 def get_architecture_spec(model: nn.Module) -> ArchitectureSpec:
     """The unit spec for `model`, by its class name (or `config.architectures` for remote-code models)."""
     names = [type(model).__name__, *(getattr(getattr(model, "config", None), "architectures", None) or [])]
     for name in names:
-        if name in _SPECS:
-            return _SPECS[name]
+        if name in ARCHITECTURES:
+            return ARCHITECTURES.get(name)
     raise UnsupportedArchitectureError(
         f"Unsupported architecture `{type(model).__name__}`; optimum-hywia supports: "
         f"{', '.join(supported_architectures())}."
@@ -47,7 +48,7 @@ def check_supported_config(config: Any) -> None:
     Checked from the config alone, before any weight is loaded; a config naming no architecture passes.
     """
     names = getattr(config, "architectures", None) or []
-    if names and not any(name in _SPECS for name in names):
+    if names and not any(name in ARCHITECTURES for name in names):
         raise UnsupportedArchitectureError(
             f"Cannot prune `{names[0]}` (model_type `{getattr(config, 'model_type', '?')}`): optimum-hywia supports "
             f"{', '.join(supported_architectures())}. Pick a model of one of these families."

@@ -23,16 +23,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import CalibrationDataError, DataUnavailableError
+from ..text_sources import BUILTIN_TEXTS, check_builtin_name, check_text_source
 
-# name -> domains; each domain is a tuple of files (under data/texts/) joined into one text.
-BUILTIN_TEXTS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "austen": (("emma.txt", "persuasion.txt"),),
-    "mixed": (("emma.txt", "persuasion.txt"), ("jargon_calibration.txt",)),
-    "prideprejudice": (("prideprejudice.txt",),),
-    "sensesensibility": (("sensesensibility.txt",),),
-    "jargon": (("jargon_heldout.txt",),),
-    "jargon_validation": (("jargon_validation.txt",),),
-}
 DEFAULT_CALIBRATION = "builtin:austen"
 _SEPARATOR = "\n\n"
 _PATH_SUFFIXES = (".txt", ".text", ".md", ".json", ".jsonl", ".csv", ".parquet", ".arrow")
@@ -40,11 +32,6 @@ _PATH_SUFFIXES = (".txt", ".text", ".md", ".json", ".jsonl", ".csv", ".parquet",
 
 class HubDatasetUnavailableError(DataUnavailableError):
     """A Hub dataset could not be fetched (offline, unknown name, network error)."""
-
-
-def _check_builtin_name(name: str) -> None:
-    if name not in BUILTIN_TEXTS:
-        raise CalibrationDataError(f"Unknown builtin text {name!r}; allowed names: {', '.join(sorted(BUILTIN_TEXTS))}.")
 
 
 @functools.lru_cache(maxsize=None)
@@ -59,7 +46,7 @@ def builtin_domains(name: str) -> list[str]:
         >>> [len(t) > 0 for t in builtin_domains("mixed")]
         [True, True]
     """
-    _check_builtin_name(name)
+    check_builtin_name(name)
     return [_SEPARATOR.join(_read_shipped(f) for f in domain) for domain in BUILTIN_TEXTS[name]]
 
 
@@ -119,28 +106,6 @@ def _load_hub_text(spec: str) -> str:
             f"or a shipped text such as {DEFAULT_CALIBRATION!r}."
         ) from err
     return _text_from_dataset(dataset, repr(spec))
-
-
-def check_text_source(source: str | os.PathLike) -> None:
-    """Raise `CalibrationDataError` for a source that is surely a mistake (checked without reading anything):
-    raw text passed where a source is expected, or a builtin name without its `builtin:` prefix."""
-    raw = os.fspath(source)
-    looks_like_text = "\n" in raw or len(raw) >= 256
-    if not looks_like_text and Path(raw).expanduser().exists():
-        return
-    if raw.startswith("builtin:"):
-        _check_builtin_name(raw[len("builtin:"):])
-    elif looks_like_text or any(char.isspace() for char in raw):
-        shown = raw if len(raw) <= 40 else raw[:40] + "..."
-        raise CalibrationDataError(
-            f"{shown!r} is neither an existing file or folder nor a `builtin:<name>` / `hub:<dataset>` source. To "
-            "use this string itself as the text, pass it as `text=...`."
-        )
-    elif raw in BUILTIN_TEXTS:
-        raise CalibrationDataError(
-            f"{raw!r} is not a file or folder; the shipped text of that name is {'builtin:' + raw!r}. Write "
-            f"`builtin:{raw}` (or `hub:{raw}` for a Hub dataset of that name)."
-        )
 
 
 def load_text(source: str | os.PathLike) -> str:

@@ -11,9 +11,9 @@ from typing import Any
 
 from ..configuration import CONFIG_NAME
 from ..modeling import WIDTH_KEYS
+from ..modeling.convert import PRUNED_PREFIX
 
 RESULTS_NAME = "hywia_results.json"
-PRUNED_PREFIX = "hywia_"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 

@@ -4,7 +4,6 @@ files untouched and can simply be retried."""
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import warnings
@@ -15,9 +14,8 @@ from typing import Any
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, constants
 
-from ..configuration import CONFIG_NAME, HyWIAConfig
+from ..configuration import CONFIG_NAME, HyWIAConfig, recipe_json
 from ..modeling import is_pruned_model, save_pruned_model
-from ..version import __version__
 from .card import write_model_card
 from .eval_results import EvalResultsInput, load_eval_results
 from .facts import PruningFacts
@@ -63,7 +61,7 @@ def _push_error(target: _Target, stage: str, error: Exception) -> HubPushError:
 
 def _recipe_dict(recipe: HyWIAConfig | dict | None, model: Any = None) -> dict | None:
     if isinstance(recipe, HyWIAConfig):
-        return {**recipe.to_dict(), "optimum_hywia_version": __version__}
+        return recipe.to_recipe()
     if recipe is None and model is not None:
         recipe = (getattr(model.config, "hywia", None) or {}).get("recipe")
     if recipe is not None and not isinstance(recipe, dict):
@@ -146,7 +144,7 @@ def _push_folder(folder: Path, target: _Target, recipe: dict | None, card_option
         card = write_model_card(card_dir, facts, target.repo_id, entries, card_options.get("license"))
         _validate(card, target)
         if recipe is not None:
-            (Path(card_dir) / CONFIG_NAME).write_text(json.dumps(recipe, indent=2, sort_keys=True) + "\n")
+            (Path(card_dir) / CONFIG_NAME).write_text(recipe_json(recipe))
         files.update(_folder_files(Path(card_dir)))
         return _commit(target, files)
 
@@ -196,7 +194,7 @@ def push_pruned_model(
     recipe_dict = _recipe_dict(recipe, model)
     if recipe_dict is None:
         warnings.warn(f"No recipe given: {CONFIG_NAME} is not uploaded. Pass `recipe=pruner.config`.", stacklevel=2)
-    extra = {CONFIG_NAME: json.dumps(recipe_dict, indent=2, sort_keys=True) + "\n"} if recipe_dict else None
+    extra = {CONFIG_NAME: recipe_json(recipe_dict)} if recipe_dict else None
     card_options["config"] = model.config.to_dict()
     if save_directory is not None:
         folder = save_pruned_model(model, save_directory, tokenizer, as_original_architecture, extra)
@@ -247,5 +245,5 @@ def push_model_card(
         card = write_model_card(card_dir, facts, repo_id, entries, license)
         _validate(card, target)
         if facts.recipe is not None:
-            (Path(card_dir) / CONFIG_NAME).write_text(json.dumps(facts.recipe, indent=2, sort_keys=True) + "\n")
+            (Path(card_dir) / CONFIG_NAME).write_text(recipe_json(facts.recipe))
         return _commit(target, _folder_files(Path(card_dir)), whole_model=False)

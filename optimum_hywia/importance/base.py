@@ -1,68 +1,79 @@
-"""What every importance criterion works with, and how per-weight values become per-unit scores."""
+"""What every importance criterion works with (`ScoringContext`) and what it hands on (`ImportanceResult`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from ..architectures import UnitGroup, UnitMember, member_module
-
-if TYPE_CHECKING:
-    from ..configuration import HyWIAConfig
-
-GroupKey = tuple[int, str]
-Scores = dict[GroupKey, torch.Tensor]
+from ..architectures import UnitGroup
+from ..configuration import HyWIAConfig
+from ..selection import GroupKey
+from .gradients import GradientAccumulator
+from .statistics import CalibrationStatistics
+from .units import Scores
 
 
 @dataclass
 class ScoringContext:
     """Everything a criterion may read. Criteria never change the model's weights.
 
-    `cache` holds statistics that several criteria share (e.g. gradients), computed once per pruning run.
+    `statistics` computes gradient and activation statistics on demand, once per context, so several criteria and
+    allocations share one pass; `accumulate` replaces the single-process gradient pass (e.g. sharded over ranks).
+
+    Example:
+        >>> context = HyWIAPruner(config).scoring_context(model, calibration, None)  # doctest: +SKIP
+        >>> result = get_importance("element1").run(context)  # doctest: +SKIP
     """
 
     model: nn.Module
     layers: nn.ModuleList
     groups: list[UnitGroup]
-    config: "HyWIAConfig"
-    calibration: torch.Tensor | None = None
-    cache: dict[str, Any] = field(default_factory=dict)
+    config: HyWIAConfig
+    calibration: list[torch.Tensor] | None = None
+    accumulate: GradientAccumulator | None = field(default=None, repr=False)
+    statistics: CalibrationStatistics = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.statistics = CalibrationStatistics(self, self.accumulate)
 
     def layer_of(self, group: UnitGroup) -> nn.Module:
         return self.layers[group.layer]
 
+    def sharing_statistics(self, config: HyWIAConfig) -> "ScoringContext":
+        """The same model, groups and calibration under `config` (another ratio, allocation or criterion), sharing
+        this context's statistics: what one computed, the other reads. The statistics keep the settings of this
+        context's config (seed, `statistics_dtype`, gradient-pass options).
 
-Criterion = Callable[[ScoringContext], Scores]
-
-
-def line_sums(tensor: torch.Tensor, member: UnitMember) -> torch.Tensor:
-    """Sum a weight-shaped tensor over the dimension that does not index units: one value per row/column."""
-    return tensor.sum(dim=1 - member.dim)
-
-
-def scatter_to_units(values: torch.Tensor, member: UnitMember, num_units: int) -> torch.Tensor:
-    """Add per-row/column `values` into their units (rows/columns of no unit are dropped)."""
-    unit_of = member.unit_of.to(values.device)
-    inside = unit_of >= 0
-    out = torch.zeros(num_units, dtype=torch.float64, device=values.device)
-    return out.index_add_(0, unit_of[inside], values[inside].double())
+        Example:
+            >>> at_half = context.sharing_statistics(dataclasses.replace(context.config, pruning_ratio=0.5))  # doctest: +SKIP
+        """
+        other = ScoringContext(self.model, self.layers, self.groups, config, self.calibration, self.accumulate)
+        other.statistics = self.statistics
+        return other
 
 
-def unit_sums(
-    layer: nn.Module,
-    group: UnitGroup,
-    weight_fn: Callable[[torch.Tensor, UnitMember], torch.Tensor],
-    bias_fn: Callable[[torch.Tensor, UnitMember], torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """Σ over each unit's weights of `weight_fn(weight)` (plus `bias_fn(bias)` over its bias entries)."""
-    total = torch.zeros(group.num_units, dtype=torch.float64)
-    for member in group.members:
-        linear = member_module(layer, member)
-        per_line = line_sums(weight_fn(linear.weight.detach(), member), member)
-        if bias_fn is not None and member.dim == 0 and linear.bias is not None:
-            per_line = per_line + bias_fn(linear.bias.detach(), member)
-        total += scatter_to_units(per_line, member, group.num_units).cpu()
-    return total
+@dataclass
+class ImportanceResult:
+    """What a criterion hands to allocation and selection.
+
+    `scores`: one float64 score per unit and group (higher: more important). `removal`: the fraction of each
+    group's units the criterion itself would remove (HyWIA's learned allocation; None for most criteria), read by
+    allocations that take it. `report`: what the run learned, JSON-ready, for the summary; `metadata`: the part of
+    it saved in the pruned model's `hywia` block.
+
+    Example:
+        >>> result = ImportanceResult({(0, "mlp"): torch.tensor([0.2, 0.9], dtype=torch.float64)})
+        >>> result.removal is None, result.report
+        (True, {})
+    """
+
+    scores: Scores
+    removal: dict[GroupKey, float] | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+Criterion = Callable[[ScoringContext], "ImportanceResult | Scores"]

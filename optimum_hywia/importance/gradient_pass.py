@@ -6,14 +6,16 @@ Used by the Taylor statistics (`gradients.py`) and, for its frozen-model scope, 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from ..architectures import UnitGroup, member_module
-from .base import ScoringContext
+
+if TYPE_CHECKING:
+    from .base import ScoringContext
 
 
 def member_parameters(context: ScoringContext, groups: list[UnitGroup] | None = None) -> list[nn.Parameter]:

@@ -28,12 +28,15 @@ with `config.gradient_checkpointing`); `config.layers_per_pass` bounds the sums 
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import nn
 
 from ..architectures import UnitGroup, UnitMember, member_module
-from .base import GroupKey, ScoringContext, scatter_to_units
+from ..selection import GroupKey
+from .units import scatter_to_units
 from .gradient_pass import (  # noqa: F401  (re-exported: the statistics' public entry points live here)
     accumulate_gradients,
     activation_checkpointing,
@@ -44,12 +47,45 @@ from .gradient_pass import (  # noqa: F401  (re-exported: the statistics' public
     member_parameters,
 )
 
-TAYLOR_KEY = "taylor"
-TAYLOR2_KEY = "taylor2"
+if TYPE_CHECKING:
+    from .base import ScoringContext
+
 SAMPLE_SIZE = 65536
 REDUCTION_DTYPE = torch.float32  # per-weight saliencies while reducing; per-unit statistics are float64
+READINGS = ("fine", "vector", "group")
 
-Statistics = dict[GroupKey, dict[str, torch.Tensor]]
+
+@dataclass(frozen=True)
+class TaylorStatistics:
+    """Per-unit Taylor statistics of one group (module docstring); the second-order ones only from a per-sequence
+    pass. float64 [num_units] each, except the sample and `num_weights`.
+
+    Example:
+        >>> stats = context.statistics.taylor()[(3, "mlp")]  # doctest: +SKIP
+        >>> stats.fine1, stats.reading("group", order=1)  # doctest: +SKIP
+    """
+
+    fine1: torch.Tensor
+    vector1: torch.Tensor
+    group1: torch.Tensor
+    abs_saliency_sample: torch.Tensor
+    num_weights: int
+    fine2: torch.Tensor | None = None
+    vector2: torch.Tensor | None = None
+    group2: torch.Tensor | None = None
+
+    def reading(self, name: str, order: int = 1) -> torch.Tensor:
+        """The `name` statistic (`fine`, `vector` or `group`) of saliency `order` (1 or 2)."""
+        if name not in READINGS or order not in (1, 2):
+            raise ValueError(f"No Taylor statistic `{name}` of order {order!r}; readings: {list(READINGS)}, order 1/2.")
+        value = getattr(self, f"{name}{order}")
+        if value is None:
+            raise ValueError("Second-order statistics come from the per-sequence pass: `taylor(second_order=True)`.")
+        return value
+
+
+Statistics = dict[GroupKey, TaylorStatistics]
+GradientAccumulator = Callable[["ScoringContext", list, bool], tuple[list[torch.Tensor], list[torch.Tensor] | None]]
 
 
 def _group_generator(context: ScoringContext, group: UnitGroup) -> torch.Generator:
@@ -78,7 +114,7 @@ def _reduce_group(
     layer: nn.Module,
     buffers: dict[int, tuple[torch.Tensor, torch.Tensor | None]],
     generator: torch.Generator,
-) -> dict[str, torch.Tensor]:
+) -> TaylorStatistics:
     """Per-unit statistics of one group from the final per-weight g (and F) buffers, which are then dropped."""
     second = any(fisher is not None for _, fisher in buffers.values())
     orders = ("1", "2") if second else ("1",)
@@ -130,26 +166,24 @@ def _reduce_group(
         del saliency, bias_saliency
     for order in orders:
         stats[f"group{order}"] = stats[f"group{order}"].abs()
-    stats["abs_saliency_sample"] = torch.cat(sample) if sample else torch.zeros(0, dtype=torch.float64)
-    stats["num_weights"] = torch.tensor(total, dtype=torch.int64)
-    return stats
+    sample = torch.cat(sample) if sample else torch.zeros(0, dtype=torch.float64)
+    return TaylorStatistics(abs_saliency_sample=sample, num_weights=total, **stats)
 
 
-def taylor_statistics(context: ScoringContext, second_order: bool = False, accumulate=None) -> Statistics:
-    """Per-group Taylor statistics (module docstring), computed once per context and cached.
+def taylor_statistics(
+    context: ScoringContext, second_order: bool = False, accumulate: GradientAccumulator | None = None
+) -> Statistics:
+    """Per-group Taylor statistics (module docstring) from passes over `context.calibration`.
 
-    First order: keys `fine1`, `vector1`, `group1`, `abs_saliency_sample`, `num_weights`, cached under
-    `context.cache["taylor"]`. `second_order=True` runs per-sequence backward passes and returns those keys plus
-    `fine2`, `vector2`, `group2`, cached under `context.cache["taylor2"]` (the two passes are independent, so a
-    criterion's result does not depend on which criterion ran first).
+    Criteria read them through `context.statistics.taylor(second_order)`, which computes them once per context.
+    First order: `fine1`, `vector1`, `group1`, the saliency sample. `second_order=True` runs per-sequence backward
+    passes and adds `fine2`, `vector2`, `group2` (the two passes are independent, so a criterion's result does not
+    depend on which criterion ran first).
 
     With `config.layers_per_pass` set, the pruned layers are scored that many at a time, one calibration pass
     each, so per-weight buffers exist for one run of layers only; the statistics are the same as all at once.
     `accumulate(context, params, second_order)` replaces `accumulate_gradients` (e.g. to shard the batches).
     """
-    key = TAYLOR2_KEY if second_order else TAYLOR_KEY
-    if key in context.cache:
-        return context.cache[key]
     statistics: Statistics = {}
     for groups in layer_chunks(context):
         params = member_parameters(context, groups)
@@ -157,8 +191,7 @@ def taylor_statistics(context: ScoringContext, second_order: bool = False, accum
             continue
         grads, fisher = (accumulate or accumulate_gradients)(context, params, second_order)
         statistics.update(statistics_from_gradients(context, params, grads, fisher, groups))
-    context.cache[key] = statistics
-    return context.cache[key]
+    return statistics
 
 
 def statistics_from_gradients(
@@ -197,16 +230,16 @@ def fine_grained_densities(statistics: Statistics, sparsity: float) -> dict[Grou
         raise ValueError(f"`sparsity` must be in [0, 1), got {sparsity!r}.")
     values, weights = [], []
     for stats in statistics.values():
-        sample = stats["abs_saliency_sample"]
+        sample = stats.abs_saliency_sample
         values.append(sample)
-        weights.append(torch.full_like(sample, float(stats["num_weights"]) / max(len(sample), 1)))
+        weights.append(torch.full_like(sample, float(stats.num_weights) / max(len(sample), 1)))
     values, weights = torch.cat(values), torch.cat(weights)
     order = torch.argsort(values, stable=True)
     below = torch.cumsum(weights[order], 0)
     cut = int(torch.searchsorted(below, sparsity * float(weights.sum()), right=True))
     threshold = values[order[cut]] if cut < len(order) else float("inf")
     return {
-        key: float((stats["abs_saliency_sample"] >= threshold).double().mean()) if len(stats["abs_saliency_sample"])
+        key: float((stats.abs_saliency_sample >= threshold).double().mean()) if len(stats.abs_saliency_sample)
         else 1.0
         for key, stats in statistics.items()
     }

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from .base import Scores, ScoringContext, unit_sums
+from .base import ScoringContext
 from .registry import register_importance
+from .units import Scores, unit_sums
 
 
-@register_importance("magnitude_l1", needs_calibration=False)
+@register_importance("magnitude_l1", gives_removal=False)
 def magnitude_l1(context: ScoringContext) -> Scores:
     """Σ|w| over each unit's weights and biases."""
     return {
@@ -17,7 +18,7 @@ def magnitude_l1(context: ScoringContext) -> Scores:
     }
 
 
-@register_importance("magnitude_l2", needs_calibration=False)
+@register_importance("magnitude_l2", gives_removal=False)
 def magnitude_l2(context: ScoringContext) -> Scores:
     """sqrt(Σ w²) over each unit's weights and biases."""
     return {
@@ -26,7 +27,7 @@ def magnitude_l2(context: ScoringContext) -> Scores:
     }
 
 
-@register_importance("random", needs_calibration=False)
+@register_importance("random", gives_removal=False)
 def random_scores(context: ScoringContext) -> Scores:
     """Uniform random scores, seeded by `config.seed` (a floor every criterion should beat)."""
     generator = torch.Generator().manual_seed(context.config.seed)

@@ -17,11 +17,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..allocation import fractions_to_counts, params_budget, removable, select_kept_units
-from ..importance.base import GroupKey, ScoringContext
-from ..importance.gradients import gradient_scope, input_device
-from .attention import ALLOCATION_VIEWS, GranularityAttention
-from .masks import unit_output_masks
+from ..importance.base import ScoringContext
+from ..importance.gradient_pass import gradient_scope, input_device
+from ..masks import UnitMasks, keep_mask
+from ..selection import GroupKey, bisect_scale, fractions_to_counts, params_budget, removable, select_kept_units
+from .attention import GranularityAttention
+from .views import ALLOCATION_VIEWS
 
 REFERENCE_UNITS = 256
 
@@ -56,22 +57,19 @@ def fuse(attention: GranularityAttention, inputs: FusionInputs):
     return scores, removal, alphas, betas
 
 
+def _removal_caps(context: ScoringContext) -> dict[GroupKey, float]:
+    """The largest fraction of its units each group may lose (`min_units_per_layer` kept)."""
+    return {g.key: removable(g, context.config.min_units_per_layer) / g.num_units for g in context.groups}
+
+
 def _budget_scale(context: ScoringContext, removal: dict[GroupKey, torch.Tensor]) -> float:
     """The factor s with Σ_g min(s·ρ_g, cap_g)·units_g·params_g = budget (continuous, found by bisection)."""
-    groups, min_keep = context.groups, context.config.min_units_per_layer
-    budget = params_budget(groups, context.config.pruning_ratio)
-    caps = {g.key: removable(g, min_keep) / g.num_units for g in groups}
+    groups, caps = context.groups, _removal_caps(context)
 
     def removed(scale: float) -> float:
         return sum(min(scale * float(removal[g.key].detach()), caps[g.key]) * g.num_units * g.params_per_unit for g in groups)
 
-    low, high = 0.0, 1.0
-    while removed(high) < budget and high < 1e6:
-        high *= 2
-    for _ in range(50):
-        middle = (low + high) / 2
-        low, high = (middle, high) if removed(middle) < budget else (low, middle)
-    return high
+    return bisect_scale(removed, params_budget(groups, context.config.pruning_ratio), iterations=50)
 
 
 def _reference_units(context: ScoringContext) -> dict[GroupKey, torch.Tensor]:
@@ -82,24 +80,25 @@ def _reference_units(context: ScoringContext) -> dict[GroupKey, torch.Tensor]:
 
 
 def soft_masks(context, scores, removal, temperature: float, references) -> dict[GroupKey, torch.Tensor]:
-    scale = _budget_scale(context, removal)
+    scale, caps = _budget_scale(context, removal), _removal_caps(context)
     masks = {}
     for group in context.groups:
         fused = scores[group.key]
         reference = fused[references[group.key]]
         soft_rank = torch.sigmoid((reference.unsqueeze(0) - fused.unsqueeze(1)) / temperature).mean(1)
-        keep = 1.0 - torch.clamp(scale * removal[group.key], max=removable(group, 1) / group.num_units)
+        keep = 1.0 - torch.clamp(scale * removal[group.key], max=caps[group.key])
         masks[group.key] = torch.sigmoid((keep - soft_rank) / temperature)
     return masks
 
 
 def hard_masks(context: ScoringContext, scores, removal) -> dict[GroupKey, torch.Tensor]:
-    counts = fractions_to_counts(context, {key: float(value) for key, value in removal.items()})
-    masks = {}
-    for group in context.groups:
-        kept = select_kept_units(group, scores[group.key].detach(), counts[group.key])
-        masks[group.key] = torch.zeros(group.num_units).index_fill_(0, kept, 1.0)
-    return masks
+    config = context.config
+    fractions = {key: float(value) for key, value in removal.items()}
+    counts = fractions_to_counts(context.groups, fractions, config.pruning_ratio, config.min_units_per_layer)
+    return {
+        group.key: keep_mask(group, select_kept_units(group, scores[group.key].detach(), counts[group.key]))
+        for group in context.groups
+    }
 
 
 def _lm_loss(model, batch: torch.Tensor, dense_logits: torch.Tensor | None, kl_weight: float) -> torch.Tensor:
@@ -122,7 +121,7 @@ def _autocast(context: ScoringContext):
 def _holdout_loss(model, context, scores, removal, holdout: torch.Tensor) -> float:
     """Mean token loss of the hard-pruned model on the held-out windows, in one forward pass."""
     masks = hard_masks(context, scores, removal)
-    with torch.no_grad(), unit_output_masks(context, masks), _autocast(context):
+    with torch.no_grad(), UnitMasks(context.layers, context.groups, masks), _autocast(context):
         return float(model(input_ids=holdout, labels=holdout, use_cache=False).loss)
 
 
@@ -178,7 +177,7 @@ def train_fusion(context: ScoringContext, inputs: FusionInputs) -> FusionResult:
                     dense_logits = model(input_ids=batch, use_cache=False).logits
             scores, removal, _, _ = fuse(attention, inputs)
             masks = soft_masks(context, scores, removal, temperature, references)
-            with unit_output_masks(context, masks), _autocast(context):
+            with UnitMasks(context.layers, context.groups, masks), _autocast(context):
                 loss = _lm_loss(model, batch, dense_logits, config.kl_weight)
             kept = sum(masks[key].mean() * weights[key] for key in masks) / total_weight
             loss = loss + config.budget_penalty * (kept - keep_target) ** 2

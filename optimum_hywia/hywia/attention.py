@@ -9,11 +9,9 @@ import torch
 from torch import nn
 
 from ..architectures import UNIT_KINDS
+from .views import ALLOCATION_VIEWS
 
 FINE, COARSE = 0, 1
-# candidate removal fractions per (layer, kind): the same ratio everywhere (LLM-Pruner), the density a global ranking
-# of single weights by |w·g| implies, and global rankings of whole units per parameter by fine and by coarse score
-ALLOCATION_VIEWS = ("uniform", "fine_weights", "fine_units", "coarse_units")
 
 
 def position_features(layer: int, num_layers: int, kind: str) -> torch.Tensor:

@@ -1,0 +1,29 @@
+"""HyWIA, the whole method, read top to bottom:
+
+1. `scores`: raw fine and coarse Taylor scores per unit, normalised within each group;
+2. `views`: candidate removal fractions per (layer, kind) (uniform, fine-implied density, cost-aware rankings);
+3. `attention`: the granularity attention — α per unit over (fine, coarse), β per (layer, kind) over the views;
+4. `train`: the attention trained end to end through soft `UnitMasks` on the frozen model;
+5. `criterion`: the `hywia` importance criterion, returning fused scores and the learned removal fractions.
+"""
+
+from .attention import GranularityAttention, position_features
+from .criterion import hywia, hywia_needs
+from .scores import granularity_scores, normalise
+from .train import FusionInputs, FusionResult, train_fusion
+from .views import ALLOCATION_VIEWS, cost_aware_counts, removal_views
+
+__all__ = [
+    "ALLOCATION_VIEWS",
+    "FusionInputs",
+    "FusionResult",
+    "GranularityAttention",
+    "cost_aware_counts",
+    "granularity_scores",
+    "hywia",
+    "hywia_needs",
+    "normalise",
+    "position_features",
+    "removal_views",
+    "train_fusion",
+]
