@@ -8,6 +8,7 @@ from .baichuan import BAICHUAN_SPEC
 from .base import ArchitectureSpec
 from .bloom import BLOOM_SPEC
 from .llama import LLAMA_SPEC
+from .phi3 import PHI3_SPEC
 
 _SPECS: dict[str, ArchitectureSpec] = {}
 
@@ -41,3 +42,4 @@ def get_architecture_spec(model: nn.Module) -> ArchitectureSpec:
 register_architecture(LLAMA_SPEC)
 register_architecture(BLOOM_SPEC)
 register_architecture(BAICHUAN_SPEC)
+register_architecture(PHI3_SPEC)
