@@ -125,6 +125,19 @@ def byte_tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=backend)
 
 
+def bos_byte_tokenizer():
+    """`byte_tokenizer` that starts every encoded text with `<bos>` (id 256), as Gemma's and Llama-2's do."""
+    from tokenizers import processors
+
+    tokenizer = byte_tokenizer()
+    tokenizer.add_special_tokens({"bos_token": "<bos>"})
+    bos = tokenizer.bos_token_id
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", bos)]
+    )
+    return tokenizer
+
+
 def masked_reference(dense, config, calibration_data=None):
     """`dense` with the outputs of the units the pruner would remove zeroed (their columns of the output projection:
     o_proj, down_proj, dense, ...): what a correctly pruned model must compute (scored on `calibration_data` for a

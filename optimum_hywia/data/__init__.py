@@ -16,6 +16,7 @@ from .calibration import (
     load_calibration_data,
     load_text,
     sample_windows,
+    text_start_tokens,
     tokenize_text,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "load_text",
     "resolve_model_path",
     "sample_windows",
+    "text_start_tokens",
     "tokenize_text",
 ]
