@@ -7,6 +7,9 @@ defaults; the held-out texts are never used to choose anything.
 
     python examples/benchmark_criteria.py            # the full grid (about an hour on 2 CPU cores)
     python examples/benchmark_criteria.py --quick    # one seed, ratio 0.5, a few runs
+    python examples/benchmark_criteria.py --model builtin:gemma3-270m   # Gemma 3 270M (the `gemma` extra)
+
+Windows start with the BOS token when the model's tokenizer puts one before every text (Gemma).
 """
 
 from __future__ import annotations
@@ -44,13 +47,15 @@ QUICK_RUNS = [
     ("vector", {}, ["llm_pruner"]),
     ("hywia", {}, ["learned", "llm_pruner"]),
 ]
+DEFAULT_MODEL = "builtin:smollm2-135m"
 EVAL_TEXTS = {"heldout": ("builtin:prideprejudice", "builtin:jargon"),
               "validation": ("builtin:sensesensibility", "builtin:jargon_validation")}
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="builtin:smollm2-135m")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="a builtin (builtin:smollm2-135m, builtin:gemma3-270m), Hub id or local folder")
     parser.add_argument("--ratios", type=float, nargs="+", default=[0.2, 0.5])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--eval-windows", type=int, default=24, help="128-token windows per perplexity text")
@@ -88,8 +93,9 @@ def criterion_config(name: str, overrides: dict, ratio: float, seed: int, common
     return HyWIAConfig(**{**common, **overrides, "importance": importance, "pruning_ratio": ratio, "seed": seed})
 
 
-def evaluate(model, eval_ids: dict, windows: int) -> dict:
-    return {name: perplexity(model, token_ids=ids, max_windows=windows, show_progress=False)
+def evaluate(model, tokenizer, eval_ids: dict, windows: int) -> dict:
+    # the tokenizer only tells whether every window starts with a BOS
+    return {name: perplexity(model, tokenizer, token_ids=ids, max_windows=windows, show_progress=False)
             for name, ids in eval_ids.items()}
 
 
@@ -110,10 +116,12 @@ def run_seed(dense, tokenizer, seed, args, runs, eval_ids, common, log: Path) ->
                 result = get_importance(config.importance).run(context)
             for allocation in allocations:
                 pruner.config = dataclasses.replace(config, allocation=allocation)
-                model = pruner.apply(copy.deepcopy(dense), context.sharing_statistics(pruner.config), result)
+                with measured() as applied:
+                    model = pruner.apply(copy.deepcopy(dense), context.sharing_statistics(pruner.config), result)
                 row = {"criterion": name, "allocation": allocation, "ratio": ratio, "seed": seed,
                        "kept_fraction": pruner.summary.kept_fraction, "score_wall_s": cost.wall_s,
-                       "score_peak_rss_mb": cost.peak_rss_bytes / 2**20, **evaluate(model, eval_ids, args.eval_windows),
+                       "apply_wall_s": applied.wall_s,
+                       "score_peak_rss_mb": cost.peak_rss_bytes / 2**20, **evaluate(model, tokenizer, eval_ids, args.eval_windows),
                        "widths": pruner.summary.widths_after, "blend": pruner.summary.extras.get("learned_blend")}
                 print({k: v for k, v in row.items() if k not in ("widths", "blend")}, flush=True)
                 with log.open("a") as stream:  # every row lands on disk at once: a stopped run keeps what it measured
@@ -240,9 +248,11 @@ def main() -> None:
     windows_tokens = args.eval_windows * 128
     eval_ids = {name: tokenize_text(load_text(source), tokenizer, max_tokens=windows_tokens + 1, show_progress=False)
                 for name, source in zip(eval_names, texts)}
-    dense_ppl = evaluate(dense, eval_ids, args.eval_windows)
+    dense_ppl = evaluate(dense, tokenizer, eval_ids, args.eval_windows)
     print("dense", dense_ppl, flush=True)
-    stem = args.name or "criteria" + ("_quick" if args.quick else "") + ("_validation" if args.validation else "")
+    model_tag = "" if args.model == DEFAULT_MODEL else "_" + Path(args.model.removeprefix("builtin:")).name
+    stem = args.name or ("criteria" + model_tag + ("_quick" if args.quick else "")
+                         + ("_validation" if args.validation else ""))
     args.output_dir.mkdir(parents=True, exist_ok=True)
     log = args.output_dir / f"{stem}_rows.jsonl"
     log.write_text("")

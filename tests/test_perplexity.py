@@ -118,3 +118,19 @@ def test_errors(tiny_model, byte_tokenizer, ids):
         perplexity(tiny_model, token_ids=ids, seq_len=1)
     with pytest.raises(ValueError, match="max_windows"):
         perplexity(tiny_model, token_ids=ids, max_windows=0)
+
+
+def test_windows_start_with_the_bos_the_tokenizer_adds():
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=257, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+    model, tokenizer = LlamaForCausalLM(config).eval(), tiny_models.bos_byte_tokenizer()
+    text = builtin_text("jargon")[:3000]
+    report = perplexity_report(model, tokenizer, text=text, seq_len=SEQ, max_windows=3, show_progress=False)
+    # the same windows by hand: <bos> + 15 text tokens each, every text token predicted
+    body = tokenize_text(text, tokenizer)[: 3 * (SEQ - 1)].view(3, SEQ - 1)
+    windows = torch.cat([torch.full((3, 1), tokenizer.bos_token_id), body], dim=1)
+    assert report["n_tokens"] == 3 * (SEQ - 1)
+    assert report["ppl"] == perplexity(model, token_ids=windows.flatten(), seq_len=SEQ, show_progress=False)
+    assert report["ppl"] != perplexity(model, token_ids=tokenize_text(text, tokenizer), seq_len=SEQ, max_windows=3,
+                                       show_progress=False)

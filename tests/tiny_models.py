@@ -8,12 +8,18 @@ import torch
 from transformers import (
     BloomConfig,
     BloomForCausalLM,
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
     LlamaConfig,
     LlamaForCausalLM,
     MistralConfig,
     MistralForCausalLM,
     Qwen2Config,
     Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+    Phi3Config,
+    Phi3ForCausalLM,
 )
 
 VOCAB = 96
@@ -32,6 +38,16 @@ TINY_FAMILIES = {
     "mistral": (MistralConfig, MistralForCausalLM, dict(num_attention_heads=6, num_key_value_heads=2, head_dim=8)),
     # Qwen2: biases on q/k/v, none on o_proj
     "qwen2": (Qwen2Config, Qwen2ForCausalLM, dict(num_attention_heads=6, num_key_value_heads=3)),
+    # Qwen3: per-head q/k RMSNorm, GQA, head_dim not hidden_size / heads
+    "qwen3": (Qwen3Config, Qwen3ForCausalLM, dict(num_attention_heads=6, num_key_value_heads=2, head_dim=10)),
+    # Gemma 3 text (as 270M/1B): one KV head, head_dim independent of hidden_size, its own attention scaling,
+    # sliding-window and global layers (window shorter than the test inputs), four norms per layer, scaled embeddings
+    "gemma3": (
+        Gemma3TextConfig,
+        Gemma3ForCausalLM,
+        dict(num_attention_heads=4, num_key_value_heads=1, head_dim=16, query_pre_attn_scalar=12, sliding_window=4,
+             layer_types=["sliding_attention", "full_attention"] * 2),
+    ),
 }
 
 BAICHUAN_TINY = Path(__file__).parent / "baichuan_tiny"  # a remote-code checkpoint folder without weights
@@ -57,6 +73,9 @@ EXTRA_FAMILIES = {
     "bloom": (BloomConfig, BloomForCausalLM, dict(n_head=6, n_layer=4)),
     # Baichuan-7B / Baichuan2-7B: remote code, fused W_pack = [q; k; v], RoPE, gated MLP (tests/baichuan_tiny)
     "baichuan": (baichuan_config, baichuan_model, dict(num_attention_heads=6)),
+    # Phi-3 (medium's GQA): fused qkv_proj = [q; k; v] and fused gate_up_proj = [gate; up]
+    "phi3": (Phi3Config, Phi3ForCausalLM, dict(num_attention_heads=6, num_key_value_heads=2, pad_token_id=0,
+                                             bos_token_id=2, eos_token_id=1)),
 }
 
 
@@ -106,9 +125,23 @@ def byte_tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=backend)
 
 
-def masked_reference(dense, config):
+def bos_byte_tokenizer():
+    """`byte_tokenizer` that starts every encoded text with `<bos>` (id 256), as Gemma's and Llama-2's do."""
+    from tokenizers import processors
+
+    tokenizer = byte_tokenizer()
+    tokenizer.add_special_tokens({"bos_token": "<bos>"})
+    bos = tokenizer.bos_token_id
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", bos)]
+    )
+    return tokenizer
+
+
+def masked_reference(dense, config, calibration_data=None):
     """`dense` with the outputs of the units the pruner would remove zeroed (their columns of the output projection:
-    o_proj, down_proj, dense, ...): what a correctly pruned model must compute."""
+    o_proj, down_proj, dense, ...): what a correctly pruned model must compute (scored on `calibration_data` for a
+    criterion that needs it; criteria that also change kept weights, such as FLAP's bias compensation, do not fit)."""
     import copy
 
     from optimum_hywia import HyWIAPruner, get_architecture_spec
@@ -116,7 +149,7 @@ def masked_reference(dense, config):
     from optimum_hywia.importance import get_importance
 
     reference = copy.deepcopy(dense)
-    context = HyWIAPruner(config).scoring_context(copy.deepcopy(dense), None, None)
+    context = HyWIAPruner(config).scoring_context(copy.deepcopy(dense), calibration_data, None)
     scores = get_importance(config.importance).score(context)
     plan = plan_pruning(context, scores, config.resolved_allocation)
     layers = get_architecture_spec(reference).layers(reference)

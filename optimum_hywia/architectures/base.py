@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 import torch
 from torch import nn
+
+logger = logging.getLogger(__name__)
 
 ATTENTION = "attention"
 MLP = "mlp"
@@ -72,6 +76,25 @@ class ArchitectureSpec:
         for name in self.layers_path.split("."):
             module = getattr(module, name)
         return module
+
+
+@lru_cache(maxsize=None)
+def _note_single_kv_head(architecture: str) -> None:
+    logger.info("%s has one key/value head: its attention is pruned by query heads (gqa_mode ignored).", architecture)
+
+
+def prunes_query_heads(config: object, num_heads: int, num_kv_heads: int, gqa_mode: str) -> bool:
+    """Whether attention units are single query heads (K/V heads kept) rather than whole KV groups.
+
+    A model built with one KV head (Gemma 3 270M/1B) would have a single KV-group unit per layer, which can never be
+    removed, so its attention is always pruned by query heads.
+    """
+    if num_kv_heads == num_heads:
+        return False
+    if getattr(config, "num_key_value_heads", None) == 1:
+        _note_single_kv_head(type(config).__name__)
+        return True
+    return gqa_mode == "query_heads"
 
 
 def rows_per_unit(num_units: int, rows_each: int) -> torch.Tensor:

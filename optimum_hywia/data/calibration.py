@@ -183,6 +183,25 @@ def tokenize_text(
     return torch.tensor(ids, dtype=torch.long)
 
 
+def text_start_tokens(tokenizer: Any) -> list[int]:
+    """The token a text starts with when this tokenizer encodes it on its own: `[bos]` for tokenizers that add one
+    (Gemma, Llama-2), `[]` otherwise (SmolLM2, Qwen). Windows cut from the middle of a long text start with it too:
+    a model trained with a BOS at every sequence start (Gemma: perplexity ~9x worse without) expects it.
+
+    Example:
+        >>> text_start_tokens(tokenizer)  # doctest: +SKIP
+        [2]
+    """
+    bos = getattr(tokenizer, "bos_token_id", None)
+    first = tokenizer("a", add_special_tokens=True)["input_ids"][:1]
+    return [bos] if bos is not None and first == [bos] else []
+
+
+def with_start_tokens(windows: torch.Tensor, start: list[int]) -> torch.LongTensor:
+    """`windows` [n, seq_len - len(start)] with `start` put in front of every row."""
+    return torch.cat([torch.tensor(start, dtype=torch.long).expand(windows.shape[0], -1), windows.long()], dim=1)
+
+
 def sample_windows(token_ids: torch.Tensor, num_samples: int, seq_len: int, seed: int) -> torch.LongTensor:
     """Draw ``num_samples`` random windows of ``seq_len`` consecutive tokens, deterministically for a ``seed``.
 
@@ -227,7 +246,8 @@ def load_calibration_data(
 
     For a builtin set with several domains (``builtin:mixed``: Austen and the Jargon File), the samples are split
     equally between the domains (the first domains get one more when ``num_samples`` does not divide evenly), so the
-    mix does not depend on how long each text is; the rows are then shuffled with the same seeded generator.
+    mix does not depend on how long each text is; the rows are then shuffled with the same seeded generator. Each
+    window starts with the tokenizer's BOS when it adds one to a text (:func:`text_start_tokens`).
 
     Example:
         >>> batch = load_calibration_data("builtin:austen", tokenizer, num_samples=16, seq_len=128)  # doctest: +SKIP
@@ -239,12 +259,12 @@ def load_calibration_data(
     domains = _source_domains(source)
     n_dom = len(domains)
     counts = [num_samples // n_dom + (i < num_samples % n_dom) for i in range(n_dom)]
-    parts = []
+    parts, start = [], text_start_tokens(tokenizer)
     for i, (text, count) in enumerate(zip(domains, counts)):
         if count:
             ids = tokenize_text(text, tokenizer)
-            parts.append(sample_windows(ids, count, seq_len, seed=seed + 1000003 * i))
-    samples = torch.cat(parts, dim=0)
+            parts.append(sample_windows(ids, count, seq_len - len(start), seed=seed + 1000003 * i))
+    samples = with_start_tokens(torch.cat(parts, dim=0), start)
     if n_dom > 1:
         order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(int(seed)))
         samples = samples[order]

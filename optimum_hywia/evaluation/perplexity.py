@@ -2,7 +2,9 @@
 
 The held-out text is tokenised once and cut into non-overlapping windows of ``seq_len`` tokens (the last, partial
 window is dropped). Each window is scored on its own; the perplexity is ``exp`` of the mean causal-LM negative
-log-likelihood over every predicted token of every window (``seq_len - 1`` per window).
+log-likelihood over every predicted token of every window (``seq_len - 1`` per window). When a tokenizer is given
+and it starts every text with a BOS token (Gemma), each window is that BOS followed by ``seq_len - 1`` text tokens,
+all of them predicted.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..data.calibration import load_text, tokenize_text
+from ..data.calibration import load_text, text_start_tokens, tokenize_text, with_start_tokens
 from ..errors import CalibrationDataError
 
 
@@ -88,6 +90,9 @@ def perplexity_report(
             "text or a smaller `seq_len`."
         )
     windows = ids[: n_windows * seq_len].view(n_windows, seq_len)
+    start = text_start_tokens(tokenizer) if tokenizer is not None else []
+    if start:
+        windows = with_start_tokens(ids[: n_windows * (seq_len - len(start))].view(n_windows, -1), start)
 
     device = _model_device(model)
     was_training = model.training

@@ -3,7 +3,9 @@
 
 A pruned model keeps the architecture of its family but lets every decoder layer have its own number of attention
 heads, key/value heads and MLP channels. The config records them in ``layer_widths``; the model builds the original
-architecture and then resizes each layer's projections to those widths before the weights load. A pruned Bloom
+architecture and then resizes each layer's projections to those widths before the weights load (Qwen3 and Gemma 3
+have the Llama layout plus per-head q/k norms, which do not depend on the head count; Phi-3's fused projections
+live in ``modeling_hywia_phi3.py``). A pruned Bloom
 also records which original heads each layer kept (``kept_heads``), so they keep their ALiBi slopes. (Baichuan, whose
 modeling code ships with its checkpoints, gets a module generated over that code instead: optimum_hywia's
 ``modeling/baichuan.py``.)
@@ -25,12 +27,16 @@ from torch import nn
 from transformers import (
     BloomConfig,
     BloomForCausalLM,
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
     LlamaConfig,
     LlamaForCausalLM,
     MistralConfig,
     MistralForCausalLM,
     Qwen2Config,
     Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
 )
 from transformers.models.bloom.modeling_bloom import BloomAttention
 
@@ -209,6 +215,48 @@ class HyWIAQwen2ForCausalLM(PrunedModelHubMixin, PrunedLayersMixin, Qwen2ForCaus
         self._resize_to_layer_widths()
 
 
+
+@strict
+class HyWIAQwen3Config(LlamaFamilyWidthsMixin, Qwen3Config):
+    """A Qwen3 config whose layers may each keep their own number of heads and MLP channels."""
+
+    model_type = "hywia_qwen3"
+    layer_widths: list | None = None
+    hywia: dict | None = None
+
+
+class HyWIAQwen3ForCausalLM(PrunedModelHubMixin, PrunedLayersMixin, Qwen3ForCausalLM):
+    """A structurally pruned Qwen3 (heads, KV groups and MLP channels removed per layer; q/k norms kept)."""
+
+    config_class = HyWIAQwen3Config
+
+    def __init__(self, config: HyWIAQwen3Config):
+        super().__init__(config)
+        self._resize_to_layer_widths()
+
+
+@strict
+class HyWIAGemma3TextConfig(LlamaFamilyWidthsMixin, Gemma3TextConfig):
+    """A Gemma 3 text config whose layers may each keep their own number of heads and MLP channels.
+
+    `head_dim` and `query_pre_attn_scalar` (the attention scaling) are fields of their own, so they stay right when
+    a layer loses heads; sliding-window and global layers (`layer_types`) are pruned alike.
+    """
+
+    model_type = "hywia_gemma3_text"
+    layer_widths: list | None = None
+    hywia: dict | None = None
+
+
+class HyWIAGemma3ForCausalLM(PrunedModelHubMixin, PrunedLayersMixin, Gemma3ForCausalLM):
+    """A structurally pruned Gemma 3 text model (query heads, KV groups and MLP channels removed per layer)."""
+
+    config_class = HyWIAGemma3TextConfig
+
+    def __init__(self, config: HyWIAGemma3TextConfig):
+        super().__init__(config)
+        self._resize_to_layer_widths()
+
 # ---- Bloom: fused query_key_value laid out [head, (q, k, v), head_dim], ALiBi slopes per original head ----------
 
 BLOOM_WIDTH_KEYS = ("num_attention_heads", "kept_heads", "intermediate_size")
@@ -313,5 +361,7 @@ PRUNED_TYPES = {
     "llama": (HyWIALlamaConfig, HyWIALlamaForCausalLM),
     "mistral": (HyWIAMistralConfig, HyWIAMistralForCausalLM),
     "qwen2": (HyWIAQwen2Config, HyWIAQwen2ForCausalLM),
+    "qwen3": (HyWIAQwen3Config, HyWIAQwen3ForCausalLM),
+    "gemma3_text": (HyWIAGemma3TextConfig, HyWIAGemma3ForCausalLM),
     "bloom": (HyWIABloomConfig, HyWIABloomForCausalLM),
 }
