@@ -19,6 +19,9 @@ from .pruner import CalibrationInput, HyWIAPruner
 # gate, up, down in the Llama family; peft's "all-linear" finds the same set in every family, lm_head excluded).
 LLM_PRUNER_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": "all-linear"}
 LLM_PRUNER_LEARNING_RATE = 1e-4
+# Recovery text by default: the calibration texts (Emma, Persuasion, the Jargon File's calibration slice), disjoint
+# from every validation and evaluation text (perplexity sets and the offline zero-shot tasks).
+DEFAULT_RECOVERY_DATA = "builtin:mixed"
 
 
 def is_peft_model(model: nn.Module) -> bool:
