@@ -7,7 +7,7 @@ adapters merged so the result is a plain pruned model (`save_pretrained` writes 
 from __future__ import annotations
 
 import tempfile
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -107,12 +107,14 @@ def prune_and_recover(model: nn.Module, tokenizer: Any, config: HyWIAConfig, tra
                       text: str | None = None, source: str | None = None, lora: bool = True, max_steps: int = 200,
                       learning_rate: float = LLM_PRUNER_LEARNING_RATE, batch_size: int = 4, seq_len: int = 128,
                       calibration_data: CalibrationInput = None, lora_overrides: dict | None = None,
-                      training_args: dict | None = None, save_directory: str | None = None) -> nn.Module:
+                      training_args: dict | None = None, save_directory: str | None = None,
+                      on_pruned: Callable[[nn.Module], None] | None = None) -> nn.Module:
     """Prune `model` with HyWIA, recover it (LoRA by default) and return the merged, plain pruned model.
 
     Training data: `train_dataset` (rows with `input_ids`, `labels`), or `text` / `source` cut into windows of
     `seq_len` tokens. Calibration for pruning: `calibration_data`, else `config.calibration_data` via `tokenizer`.
     With `save_directory`, the result is also saved there (with the tokenizer and `hywia_config.json`).
+    `on_pruned(model)` is called between pruning and recovery (e.g. to score the pruned model before recovery).
 
     Example:
         >>> from optimum_hywia import HyWIAConfig
@@ -128,6 +130,8 @@ def prune_and_recover(model: nn.Module, tokenizer: Any, config: HyWIAConfig, tra
         train_dataset = text_dataset(tokenizer, text=text, source=source, seq_len=seq_len)
     pruner = HyWIAPruner(config)
     model = pruner.prune(model, calibration_data, tokenizer)
+    if on_pruned is not None:
+        on_pruned(model)
     model = recover(model, train_dataset, lora=lora, lora_overrides=lora_overrides, max_steps=max_steps,
                     learning_rate=learning_rate, batch_size=batch_size, training_args=training_args)
     if save_directory is not None:
