@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -21,6 +21,9 @@ from .pruner import CalibrationInput, HyWIAPruner
 # gate, up, down in the Llama family; peft's "all-linear" finds the same set in every family, lm_head excluded).
 LLM_PRUNER_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": "all-linear"}
 LLM_PRUNER_LEARNING_RATE = 1e-4
+# Recovery text by default: the calibration texts (Emma, Persuasion, the Jargon File's calibration slice), disjoint
+# from every validation and evaluation text (perplexity sets and the offline zero-shot tasks).
+DEFAULT_RECOVERY_DATA = "builtin:mixed"
 
 
 def is_peft_model(model: nn.Module) -> bool:
@@ -106,12 +109,14 @@ def prune_and_recover(model: nn.Module, tokenizer: Any, config: HyWIAConfig, tra
                       text: str | None = None, source: str | None = None, lora: bool = True, max_steps: int = 200,
                       learning_rate: float = LLM_PRUNER_LEARNING_RATE, batch_size: int = 4, seq_len: int = 128,
                       calibration_data: CalibrationInput = None, lora_overrides: dict | None = None,
-                      training_args: dict | None = None, save_directory: str | None = None) -> nn.Module:
+                      training_args: dict | None = None, save_directory: str | None = None,
+                      on_pruned: Callable[[nn.Module], None] | None = None) -> nn.Module:
     """Prune `model` with HyWIA, recover it (LoRA by default) and return the merged, plain pruned model.
 
     Training data: `train_dataset` (rows with `input_ids`, `labels`), or `text` / `source` cut into windows of
     `seq_len` tokens. Calibration for pruning: `calibration_data`, else `config.calibration_data` via `tokenizer`.
     With `save_directory`, the result is also saved there (with the tokenizer and `hywia_config.json`).
+    `on_pruned(model)` is called between pruning and recovery (e.g. to score the pruned model before recovery).
 
     Example:
         >>> from optimum_hywia import HyWIAConfig
@@ -127,6 +132,8 @@ def prune_and_recover(model: nn.Module, tokenizer: Any, config: HyWIAConfig, tra
         train_dataset = text_dataset(tokenizer, text=text, source=source, seq_len=seq_len)
     pruner = HyWIAPruner(config)
     model = pruner.prune(model, calibration_data, tokenizer)
+    if on_pruned is not None:
+        on_pruned(model)
     model = recover(model, train_dataset, lora=lora, lora_overrides=lora_overrides, max_steps=max_steps,
                     learning_rate=learning_rate, batch_size=batch_size, training_args=training_args)
     if save_directory is not None:

@@ -16,6 +16,8 @@ BUILTIN_TEXTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "mixed": (("emma.txt", "persuasion.txt"), ("jargon_calibration.txt",)),
     "prideprejudice": (("prideprejudice.txt",),),
     "sensesensibility": (("sensesensibility.txt",),),
+    "mansfieldpark": (("mansfieldpark.txt",),),
+    "northangerabbey": (("northangerabbey.txt",),),
     "jargon": (("jargon_heldout.txt",),),
     "jargon_validation": (("jargon_validation.txt",),),
 }

@@ -235,9 +235,11 @@ def test_prune_and_recover_returns_a_merged_plain_pruned_model(tmp_path):
 
     tokenizer, calibration = tiny_tokenizer(), torch.randint(0, VOCAB, (4, 16), generator=torch.Generator().manual_seed(1))
     config = HyWIAConfig(importance="element1", **BASE)
+    seen_before_recovery = []
     model = prune_and_recover(tiny_model("llama_gqa"), tokenizer, config, text=builtin_text("austen")[:4000],
                               seq_len=16, max_steps=2, calibration_data=calibration,
-                              save_directory=str(tmp_path / "recovered"), training_args={"use_cpu": True})
+                              save_directory=str(tmp_path / "recovered"), training_args={"use_cpu": True},
+                              on_pruned=lambda pruned: seen_before_recovery.append(logits(pruned)))
     assert is_pruned_model(model) and not any("lora" in name for name, _ in model.named_modules())
     assert model.config.hywia["recovery"]["method"] == "lora" and model.config.hywia["recovery"]["r"] == 8
     from optimum_hywia import HyWIAPruner
@@ -245,6 +247,8 @@ def test_prune_and_recover_returns_a_merged_plain_pruned_model(tmp_path):
     pruned_only = HyWIAPruner(config).prune(tiny_model("llama_gqa"), calibration)
     assert model.config.layer_widths == pruned_only.config.layer_widths
     assert not torch.allclose(logits(model), logits(pruned_only))  # the merged adapters changed the weights
+    assert len(seen_before_recovery) == 1  # on_pruned saw the pruned model, before recovery
+    torch.testing.assert_close(seen_before_recovery[0], logits(pruned_only), rtol=1e-5, atol=1e-5)
     loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "recovered")
     assert type(loaded) is type(model)
     torch.testing.assert_close(logits(loaded), logits(model), rtol=1e-5, atol=1e-5)

@@ -74,8 +74,8 @@ def test_builtin_text_names():
     assert builtin_text("mixed") == builtin_text("austen") + "\n\n" + read("jargon_calibration.txt")
     assert builtin_domains("mixed") == [builtin_text("austen"), read("jargon_calibration.txt")]
     assert builtin_text("jargon_validation") == read("jargon_validation.txt")
-    assert set(BUILTIN_TEXTS) == {"austen", "mixed", "prideprejudice", "sensesensibility", "jargon",
-                                  "jargon_validation"}
+    assert set(BUILTIN_TEXTS) == {"austen", "mixed", "prideprejudice", "sensesensibility", "mansfieldpark",
+                                  "northangerabbey", "jargon", "jargon_validation"}
 
 
 def test_builtin_text_unknown_name():

@@ -32,13 +32,17 @@ def test_eval_prints_the_table_and_writes_json(checkpoint, tmp_path, capsys):
                      "| builtin:prideprejudice |"):
         assert fragment in printed
     rows = load_results(out)
-    assert [r["task"] for r in rows] == ["austen_lastword", "austen_nextsentence", "perplexity", "perplexity"]
+    assert [r["task"] for r in rows] == ["austen_lastword", "austen_nextsentence", "mean", "perplexity", "perplexity"]
     assert all(set(r) >= {"task", "metric", "value", "stderr", "dataset"} for r in rows)
-    assert [r["n"] for r in rows] == [3, 3, 2, 2]
+    assert [r["n"] for r in rows] == [3, 3, 6, 2, 2]
+    mean = rows[2]
+    assert mean["value"] == pytest.approx((rows[0]["value"] + rows[1]["value"]) / 2)
+    assert mean["stderr"] == pytest.approx((rows[0]["stderr"] ** 2 + rows[1]["stderr"] ** 2) ** 0.5 / 2)
+    assert "| mean | acc |" in printed
     assert json.loads(out.read_text())["settings"]["limit"] == 3
     model, tokenizer = tiny_model("llama_gqa", max_position_embeddings=1024), tiny_tokenizer()
     expected = perplexity(model, tokenizer, "builtin:jargon", max_windows=2, show_progress=False)
-    assert rows[3]["value"] == pytest.approx(expected, rel=1e-6)
+    assert rows[4]["value"] == pytest.approx(expected, rel=1e-6)
     assert results_table(rows) in printed
 
 

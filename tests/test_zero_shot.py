@@ -10,6 +10,7 @@ import torch
 
 from optimum_hywia.data import HubDatasetUnavailableError, builtin_text
 from optimum_hywia.evaluation import (
+    OFFLINE_CHANCE,
     OFFLINE_TASKS,
     STANDARD_TASKS,
     load_ppl_text,
@@ -26,7 +27,7 @@ LIMIT = 4
 
 @pytest.fixture(scope="module")
 def model():
-    return tiny_model("llama_gqa", max_position_embeddings=1024)  # contexts are up to ~800 characters
+    return tiny_model("llama_gqa", max_position_embeddings=1536)  # context + choice: up to ~1,050 characters
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,8 @@ def test_offline_tasks_report_the_paper_metric_with_stderr(results):
     assert set(results) == set(OFFLINE_TASKS)
     assert results["austen_lastword"]["metric"] == "acc"
     assert results["austen_nextsentence"]["metric"] == "acc_norm"
+    assert results["austen_names"]["metric"] == "acc" and results["jargon_nextsentence"]["metric"] == "acc_norm"
+    assert set(OFFLINE_CHANCE) == set(OFFLINE_TASKS)
     for entry in results.values():
         assert entry["n_samples"] == LIMIT
         assert 0.0 <= entry["value"] <= 1.0 and entry["stderr"] is not None
@@ -90,6 +93,16 @@ def test_nextsentence_matches_a_direct_computation(results, model, tokenizer):
     assert metrics["acc_norm"] == pytest.approx(sum(acc_norm) / LIMIT)
 
 
+def test_names_match_a_direct_computation(results, model, tokenizer):
+    samples = results["austen_names"]["samples"]
+    acc = []
+    for item, sample in zip(_items("austen_names"), samples, strict=True):
+        lls = [_continuation_scores(model, tokenizer, item["context"], " " + name)[0] for name in item["choices"]]
+        assert sample["loglikelihoods"] == pytest.approx(lls, abs=1e-3)
+        acc.append(max(range(4), key=lls.__getitem__) == item["label"])
+    assert results["austen_names"]["metrics"]["acc"] == pytest.approx(sum(acc) / LIMIT)
+
+
 def test_paper_metrics_of_the_standard_tasks():
     assert {t for t, m in STANDARD_TASKS.items() if m == "acc_norm"} == {"hellaswag", "arc_challenge", "openbookqa"}
     assert {t for t, m in STANDARD_TASKS.items() if m == "acc"} == {"boolq", "piqa", "winogrande", "arc_easy"}
@@ -100,7 +113,7 @@ def test_standard_task_offline_is_one_clear_error(model, tokenizer):
         zero_shot(model, tokenizer, ["arc_easy", "austen_lastword"], limit=2)
     message = str(error.value)
     assert "['arc_easy']" in message and "Hugging Face Hub" in message
-    assert "austen_lastword, austen_nextsentence" in message
+    assert "austen_lastword, austen_nextsentence, austen_names, jargon_nextsentence" in message
 
 
 def test_unknown_task_lists_the_offline_tasks(model, tokenizer):

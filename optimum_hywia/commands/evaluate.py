@@ -7,8 +7,10 @@ import sys
 import time
 
 DTYPES = ("float32", "bfloat16", "float16")
+DEFAULT_TASKS = "austen_lastword,austen_nextsentence,austen_names,jargon_nextsentence,ppl"  # the offline suite
 TASKS_HELP = (
-    "Comma-separated tasks. Zero-shot: austen_lastword, austen_nextsentence (offline, shipped), boolq, piqa, "
+    "Comma-separated tasks. Zero-shot: austen_lastword, austen_nextsentence, austen_names, jargon_nextsentence "
+    "(offline, shipped; with two or more tasks a `mean` row follows), boolq, piqa, "
     "hellaswag, winogrande, arc_easy, arc_challenge, openbookqa (need the Hub) or any lm-eval task. Perplexity: "
     "`ppl` (builtin:prideprejudice), `ppl:<source>` with source wikitext2, ptb, jargon, prideprejudice, "
     "builtin:<name>, a text file or hub:<dataset>[:<config>[:<split>]]."
@@ -18,7 +20,7 @@ TASKS_HELP = (
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `hywia eval` / `optimum-cli hywia eval`."""
     parser.add_argument("--model", required=True, help="Hub id, local folder or `builtin:smollm2-135m`.")
-    parser.add_argument("--tasks", default="austen_lastword,austen_nextsentence,ppl", help=TASKS_HELP)
+    parser.add_argument("--tasks", default=DEFAULT_TASKS, help=TASKS_HELP)
     parser.add_argument("--limit", type=int, default=None, help="Score only the first N items of each zero-shot task.")
     parser.add_argument("--output", help="Write the results as JSON here (rows: task, metric, value, stderr, dataset).")
     parser.add_argument("--batch-size", type=int, default=8, help="Batch size for lm-eval and perplexity (default: 8).")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .arguments import add_config_arguments, config_from_arguments
 from .push import add_hub_arguments, push_after_save
+from .recover_options import add_recovery_arguments, check_recovery_arguments, recover_from_arguments
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -32,6 +33,7 @@ def add_prune_arguments(parser: argparse.ArgumentParser) -> None:
         help="Save as the plain original class (only when every layer keeps the same widths).",
     )
     add_config_arguments(parser)
+    add_recovery_arguments(parser)
     add_hub_arguments(parser)
 
 
@@ -74,13 +76,18 @@ def run_prune(args: argparse.Namespace) -> dict:
     base = HyWIAConfig.from_pretrained(args.config) if args.config else None
     config = config_from_arguments(args, base)  # validated before anything is loaded or written
     _check_before_loading(args)
+    recovery_text = check_recovery_arguments(args)
     model, tokenizer = load_model_and_tokenizer(args.model, dtype=getattr(torch, args.dtype))
     params_dense, ppl_dense = count_parameters(model), _measure(model, tokenizer, args)
     pruner = HyWIAPruner(config)
     model = pruner.prune(model, tokenizer=tokenizer)
     print(pruner.summary.to_table())
     ppl_pruned = _measure(model, tokenizer, args)
-    table = results_table([("dense", params_dense, ppl_dense), ("pruned", pruner.summary.params_after, ppl_pruned)])
+    rows = [("dense", params_dense, ppl_dense), ("pruned", pruner.summary.params_after, ppl_pruned)]
+    if recovery_text is not None:
+        model = recover_from_arguments(model, tokenizer, recovery_text, args)
+        rows.append((f"pruned + {args.recover}", pruner.summary.params_after, _measure(model, tokenizer, args)))
+    table = results_table(rows)
     results = {
         "model": args.model,
         "eval_data": args.eval_data,
@@ -89,6 +96,9 @@ def run_prune(args: argparse.Namespace) -> dict:
         "pruned": {"params": pruner.summary.params_after, "perplexity": ppl_pruned},
         "summary": pruner.summary.to_dict(),
     }
+    if recovery_text is not None:
+        results["recovered"] = {"params": rows[-1][1], "perplexity": rows[-1][2],
+                                "recovery": model.config.hywia["recovery"]}
     pruner.save_pretrained(
         model,
         args.output,

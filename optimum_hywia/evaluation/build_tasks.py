@@ -1,16 +1,23 @@
-"""Build the offline zero-shot tasks shipped under ``optimum_hywia/evaluation/tasks/`` from held-out Austen text.
+"""Build the offline zero-shot tasks shipped under ``optimum_hywia/evaluation/tasks/`` from held-out text only.
 
-Only *Pride and Prejudice* and *Sense and Sensibility* are used (never the calibration texts *Emma*, *Persuasion* or
-the Jargon File). Everything is plain Python with a seeded ``random.Random``: no model, no tokenizer, so the JSONL
-files are reproduced byte for byte by::
+Sources: *Pride and Prejudice*, *Mansfield Park*, *Northanger Abbey* and the held-out slice of the Jargon File
+(:data:`~optimum_hywia.evaluation.task_text.HELD_OUT_TEXTS`); never a calibration text (*Emma*, *Persuasion*, the
+Jargon calibration slice), a validation text (*Sense and Sensibility*, the Jargon validation slice) or the recovery
+text. Everything is plain Python with a seeded ``random.Random``: no model, no tokenizer, so the JSONL files are
+reproduced byte for byte by::
 
     python -m optimum_hywia.evaluation.build_tasks            # rewrite the shipped files
     python -m optimum_hywia.evaluation.build_tasks --check    # exit 1 if the shipped files differ
 
-* ``austen_lastword`` (LAMBADA-style): a passage of 50-110 words ending a sentence; the model must produce its last
-  word. Kept only when that word is a content word (3+ letters, not a stopword) that already occurs in the passage.
+* ``austen_lastword`` (LAMBADA-style): a passage of 50-110 words (or a single longer sentence) ending a sentence;
+  the model must produce its last word. Kept only when that word is a content word (3+ letters, not a stopword)
+  that already occurs in the passage.
 * ``austen_nextsentence`` (HellaSwag-style): three consecutive sentences, then four candidate next sentences: the
   true one and three sentences of similar length drawn from far away in the same book.
+* ``austen_names``: a passage of 30-110 words (or the start of a single longer sentence) cut just before a
+  character's name that already occurs in it; four names of the book's characters to choose from, preferring names
+  that also occur in the passage.
+* ``jargon_nextsentence``: the next-sentence choice within one entry of the Jargon File (out of domain).
 """
 
 from __future__ import annotations
@@ -20,104 +27,67 @@ import json
 import random
 import re
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
-BOOKS = ("prideprejudice", "sensesensibility")
+from .task_text import (
+    AUSTEN_BOOKS,
+    JARGON_TEXT,
+    STOPWORDS,
+    Sentence,
+    join_sentences,
+    sentences_of_source,
+    split_sentences,
+)
+
 SEED = 20250
-ITEMS_PER_BOOK = 200
+ITEMS_PER_BOOK = 150
+JARGON_ITEMS = 240
 LASTWORD_WORDS = (50, 110)  # passage length range, in words
+NAME_CONTEXT_WORDS = (30, 110)
 NEXT_CONTEXT_SENTENCES = 3
 NEXT_CONTEXT_WORDS = (20, 120)
 NEXT_ENDING_WORDS = (6, 40)
 DISTRACTOR_MIN_DISTANCE = 200  # sentences between the context and any distractor
 DISTRACTOR_LENGTH_RATIO = 1.35  # distractor word count within [n / r, n * r] of the true ending
-TASK_FILES = {"austen_lastword": "austen_lastword.jsonl", "austen_nextsentence": "austen_nextsentence.jsonl"}
-
-STOPWORDS = frozenset(
-    """
-    about above after again against all also and any are aren because been before being below between both but can
-    cannot could did does doing don down during each else ever every few for from further had has have having her
-    here hers herself him himself his how however indeed into its itself just least less let like made make many may
-    might mine more most much must myself never nor not now off once one only other ought our ours ourselves out over
-    own quite rather said same say says shall she should since some still such than that the their theirs them
-    themselves then there these they this those though through thus too under until upon very was were what when
-    where which while who whom whose why will with without would yet you your yours yourself yourselves
-    """.split()
-)
-_ABBREVIATIONS = ("Mr", "Mrs", "Dr", "St", "Col", "Messrs", "Esq")
-_SENTENCE_END = re.compile(r"""(?<=[.!?])["')\]]*\s+(?=["'(\[]?[A-Z])""")
-_HEADING = re.compile(r"^(chapter|volume|book)\b|^[^a-z]*$", re.IGNORECASE)
+# Characters of each book (names that never occur in lower case in the book), the choices of `austen_names`.
+CHARACTERS = {
+    "prideprejudice": ("Bennet", "Bingley", "Catherine", "Charlotte", "Collins", "Darcy", "Elizabeth", "Gardiner",
+                       "Jane", "Kitty", "Lucas", "Lydia", "Wickham"),
+    "mansfieldpark": ("Bertram", "Crawford", "Edmund", "Fanny", "Henry", "Julia", "Maria", "Mary", "Norris",
+                      "Rushworth", "Susan", "Tom", "William", "Yates"),
+    "northangerabbey": ("Allen", "Catherine", "Eleanor", "Frederick", "Henry", "Isabella", "James", "John", "Morland",
+                        "Thorpe", "Tilney"),
+}
+TASK_FILES = {
+    "austen_lastword": "austen_lastword.jsonl",
+    "austen_nextsentence": "austen_nextsentence.jsonl",
+    "austen_names": "austen_names.jsonl",
+    "jargon_nextsentence": "jargon_nextsentence.jsonl",
+}
 _LAST_WORD = re.compile(r"""(?<= )([A-Za-z]+)([.!?;:,"')\]]*)$""")
+Builder = Callable[[str, list[Sentence], random.Random, int], list[dict]]
+
+__all__ = ["SEED", "TASK_FILES", "build_all", "main", "shipped_dir", "split_sentences", "to_jsonl"]
 
 
-@dataclass(frozen=True)
-class Sentence:
-    text: str
-    paragraph: int  # index of the paragraph it belongs to
-    section: int  # index of the chapter it belongs to (contexts never cross a chapter heading)
-    n_words: int
-
-
-def book_text(book: str) -> str:
-    """The shipped held-out text of ``book`` (one of :data:`BOOKS`)."""
-    if book not in BOOKS:
-        raise ValueError(f"Unknown book {book!r}; allowed: {', '.join(BOOKS)} (held-out texts only).")
-    return (files("optimum_hywia.data") / "texts" / f"{book}.txt").read_text(encoding="utf-8")
-
-
-def split_sentences(paragraph: str) -> list[str]:
-    """Split one normalised paragraph into sentences, not after titles such as ``Mr.``.
-
-    Example:
-        >>> split_sentences('Mr. Bennet came. "Is he married?" She left.')
-        ['Mr. Bennet came.', '"Is he married?"', 'She left.']
-    """
-    pieces, start = [], 0
-    for match in _SENTENCE_END.finditer(paragraph):
-        head = paragraph[start : match.start()]
-        if re.search(r"\b(" + "|".join(_ABBREVIATIONS) + r")\.$", head):
-            continue
-        pieces.append(paragraph[start : match.end()].strip())
-        start = match.end()
-    pieces.append(paragraph[start:].strip())
-    return [p for p in pieces if p]
-
-
-def sentences_of(text: str) -> list[Sentence]:
-    """Paragraphs (blank-line separated, whitespace collapsed, ``_italics_`` marks dropped) cut into sentences."""
-    out: list[Sentence] = []
-    section = 0
-    for index, block in enumerate(re.split(r"\n\s*\n", text)):
-        paragraph = " ".join(block.replace("_", "").split())
-        if not paragraph:
-            continue
-        if _HEADING.match(paragraph) or len(paragraph.split()) < 4 and not paragraph[-1:] in ".!?\"'":
-            section += 1
-            continue
-        out.extend(Sentence(s, index, section, len(s.split())) for s in split_sentences(paragraph))
-    return out
-
-
-def join_sentences(sentences: list[Sentence]) -> str:
-    """Sentences of one paragraph joined by a space, paragraphs by a newline."""
-    text = sentences[0].text
-    for prev, cur in zip(sentences, sentences[1:]):
-        text += (" " if cur.paragraph == prev.paragraph else "\n") + cur.text
-    return text
+def _preceding_start(sentences: list[Sentence], i: int, words: int, max_words: int) -> tuple[int, int]:
+    """Extend a context backwards from sentence ``i`` within its section up to ``max_words``; (start, words)."""
+    start = i
+    while start > 0 and sentences[start - 1].section == sentences[i].section:
+        if words + sentences[start - 1].n_words > max_words:
+            break
+        start -= 1
+        words += sentences[start].n_words
+    return start, words
 
 
 def _lastword_item(sentences: list[Sentence], i: int) -> tuple[int, dict] | None:
     match = _LAST_WORD.search(sentences[i].text)
     if match is None or len(match.group(1)) < 3 or match.group(1).lower() in STOPWORDS:
         return None
-    start, words = i, sentences[i].n_words
-    while start > 0 and sentences[start - 1].section == sentences[i].section:
-        if words + sentences[start - 1].n_words > LASTWORD_WORDS[1]:
-            break
-        start -= 1
-        words += sentences[start].n_words
+    start, words = _preceding_start(sentences, i, sentences[i].n_words, LASTWORD_WORDS[1])
     if words < LASTWORD_WORDS[0]:
         return None
     passage = join_sentences(sentences[start : i + 1])
@@ -128,10 +98,8 @@ def _lastword_item(sentences: list[Sentence], i: int) -> tuple[int, dict] | None
     return start, {"context": context, "target": word}
 
 
-def build_lastword(book: str, sentences: list[Sentence], rng: random.Random, n_items: int) -> list[dict]:
-    """Pick ``n_items`` non-overlapping last-word passages of one book, in a seeded random order."""
-    candidates = [(i, found) for i in range(len(sentences)) if (found := _lastword_item(sentences, i))]
-    rng.shuffle(candidates)
+def _pick_non_overlapping(book: str, candidates: list, n_items: int, task: str) -> list[dict]:
+    """Candidates are ``(end, (start, item))``, already shuffled: keep those whose sentence spans do not overlap."""
     used: set[int] = set()
     items = []
     for end, (start, item) in candidates:
@@ -142,7 +110,47 @@ def build_lastword(book: str, sentences: list[Sentence], rng: random.Random, n_i
         items.append({"id": f"{book}-{end:05d}", "book": book, **item})
         if len(items) == n_items:
             return items
-    raise ValueError(f"Only {len(items)} last-word passages found in {book!r}, {n_items} asked.")
+    raise ValueError(f"Only {len(items)} {task} items found in {book!r}, {n_items} asked.")
+
+
+def build_lastword(book: str, sentences: list[Sentence], rng: random.Random, n_items: int) -> list[dict]:
+    """Pick ``n_items`` non-overlapping last-word passages of one book, in a seeded random order."""
+    candidates = [(i, found) for i in range(len(sentences)) if (found := _lastword_item(sentences, i))]
+    rng.shuffle(candidates)
+    return _pick_non_overlapping(book, candidates, n_items, "last-word")
+
+
+def _name_item(sentences: list[Sentence], i: int, names: tuple[str, ...], rng: random.Random
+               ) -> tuple[int, dict] | None:
+    text = sentences[i].text
+    found = [m for m in re.finditer(r"(?<=[\w.,;] )(" + "|".join(names) + r")\b", text)]
+    if not found:
+        return None
+    match = found[-1]
+    start, words = _preceding_start(sentences, i, len(text[: match.start()].split()), NAME_CONTEXT_WORDS[1])
+    if words < NAME_CONTEXT_WORDS[0]:
+        return None
+    passage = join_sentences(sentences[start : i + 1])
+    context = passage[: len(passage) - len(text) + match.start()].rstrip()
+    target = match.group(1)
+    if not re.search(rf"\b{target}\b", context):
+        return None
+    in_context = sorted(n for n in names if n != target and re.search(rf"\b{n}\b", context))
+    others = sorted(n for n in names if n != target and n not in in_context)
+    rng.shuffle(in_context)
+    rng.shuffle(others)
+    distractors = (in_context + others)[:3]
+    label = rng.randrange(4)
+    choices = distractors[:label] + [target] + distractors[label:]
+    return start, {"context": context, "choices": choices, "label": label}
+
+
+def build_names(book: str, sentences: list[Sentence], rng: random.Random, n_items: int) -> list[dict]:
+    """Pick ``n_items`` non-overlapping character-name cloze items of one book, with seeded choices and label."""
+    candidates = [(i, found) for i in range(len(sentences))
+                  if (found := _name_item(sentences, i, CHARACTERS[book], rng))]
+    rng.shuffle(candidates)
+    return _pick_non_overlapping(book, candidates, n_items, "name")
 
 
 def _next_context_ok(sentences: list[Sentence], i: int) -> bool:
@@ -169,7 +177,7 @@ def _distractors(sentences: list[Sentence], i: int, rng: random.Random) -> list[
 
 
 def build_nextsentence(book: str, sentences: list[Sentence], rng: random.Random, n_items: int) -> list[dict]:
-    """Pick ``n_items`` non-overlapping next-sentence items of one book, with seeded distractors and label."""
+    """Pick ``n_items`` non-overlapping next-sentence items of one text, with seeded distractors and label."""
     candidates = [i for i in range(NEXT_CONTEXT_SENTENCES, len(sentences)) if _next_context_ok(sentences, i)]
     rng.shuffle(candidates)
     used: set[int] = set()
@@ -189,22 +197,32 @@ def build_nextsentence(book: str, sentences: list[Sentence], rng: random.Random,
     raise ValueError(f"Only {len(items)} next-sentence items found in {book!r}, {n_items} asked.")
 
 
-def build_all(seed: int = SEED, items_per_book: int = ITEMS_PER_BOOK) -> dict[str, list[dict]]:
-    """Build every offline task; returns ``{task name: items}`` with the books interleaved in a seeded order.
+# task -> (builder, sources, items per source)
+TASK_PLAN: dict[str, tuple[Builder, tuple[str, ...], int]] = {
+    "austen_lastword": (build_lastword, AUSTEN_BOOKS, ITEMS_PER_BOOK),
+    "austen_nextsentence": (build_nextsentence, AUSTEN_BOOKS, ITEMS_PER_BOOK),
+    "austen_names": (build_names, AUSTEN_BOOKS, ITEMS_PER_BOOK),
+    "jargon_nextsentence": (build_nextsentence, (JARGON_TEXT,), JARGON_ITEMS),
+}
+
+
+def build_all(seed: int = SEED, scale: float = 1.0) -> dict[str, list[dict]]:
+    """Build every offline task; returns ``{task name: items}`` with the sources interleaved in a seeded order.
+
+    ``scale`` multiplies the number of items per source (a smaller build for tests).
 
     Example:
         >>> tasks = build_all()                          # doctest: +SKIP
         >>> len(tasks["austen_lastword"])                # doctest: +SKIP
-        400
+        450
     """
-    builders = {"austen_lastword": build_lastword, "austen_nextsentence": build_nextsentence}
     out = {}
-    for offset, (task, builder) in enumerate(builders.items()):
+    for offset, (task, (builder, sources, per_source)) in enumerate(TASK_PLAN.items()):
         rng = random.Random(seed * 1000 + offset)
         items = []
-        for book in BOOKS:
-            items += builder(book, sentences_of(book_text(book)), rng, items_per_book)
-        rng.shuffle(items)  # so that a `limit` draws from both books
+        for source in sources:
+            items += builder(source, sentences_of_source(source), rng, max(1, round(per_source * scale)))
+        rng.shuffle(items)  # so that a `limit` draws from every book
         out[task] = items
     return out
 
@@ -220,7 +238,7 @@ def shipped_dir() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the offline Austen zero-shot tasks (JSONL).")
+    parser = argparse.ArgumentParser(description="Build the offline zero-shot tasks (JSONL) from held-out text.")
     parser.add_argument("--output-dir", type=Path, default=None, help="Where to write (default: the package).")
     parser.add_argument("--seed", type=int, default=SEED, help=f"Random seed (default: {SEED}).")
     parser.add_argument("--check", action="store_true", help="Compare with the files there instead of writing.")

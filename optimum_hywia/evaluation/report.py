@@ -5,12 +5,14 @@ A task list mixes zero-shot task names (see :mod:`optimum_hywia.evaluation.zero_
 :data:`~optimum_hywia.evaluation.ppl_sets.PPL_SETS` (``wikitext2``, ``ptb``, ``prideprejudice``, ``jargon``) or
 anything :func:`optimum_hywia.data.load_text` accepts (``builtin:jargon``, ``notes.txt``, ``hub:...``).
 
-Each result row is ``{"task", "metric", "value", "stderr", "dataset", "n"}``; accuracies are fractions.
+Each result row is ``{"task", "metric", "value", "stderr", "dataset", "n"}``; accuracies are fractions. With two or
+more zero-shot tasks a row with task ``"mean"`` follows them: their mean accuracy, as the paper reports it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -22,7 +24,8 @@ from .perplexity import perplexity_report
 from .ppl_sets import DEFAULT_PPL_SOURCE, describe_ppl_source, load_ppl_text
 
 PPL_PREFIX = "ppl"
-DEFAULT_TASKS = ("austen_lastword", "austen_nextsentence", "ppl")
+DEFAULT_TASKS = ("austen_lastword", "austen_nextsentence", "austen_names", "jargon_nextsentence", "ppl")
+MEAN_TASK = "mean"
 RESULTS_FORMAT_VERSION = 1
 
 
@@ -58,6 +61,27 @@ def zero_shot_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
          "n": r["n_samples"]}
         for name, r in results.items()
     ]
+
+
+def mean_accuracy(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The mean over tasks of the accuracy rows (``acc``/``acc_norm``), as the paper reports it; ``None`` if fewer
+    than two. Its ``stderr`` is that of a mean of independent estimates: sqrt(sum of squared stderrs) / k.
+
+    Example:
+        >>> rows = [{"task": "a", "metric": "acc", "value": 0.4, "stderr": 0.03, "dataset": "x", "n": 100},
+        ...         {"task": "b", "metric": "acc_norm", "value": 0.6, "stderr": 0.04, "dataset": "y", "n": 100}]
+        >>> row = mean_accuracy(rows)
+        >>> round(row["value"], 3), round(row["stderr"], 3), row["dataset"]
+        (0.5, 0.025, 'mean of 2 tasks: a, b')
+    """
+    scored = [r for r in rows if r["task"] != MEAN_TASK and r["metric"].startswith("acc") and r["value"] is not None]
+    if len(scored) < 2:
+        return None
+    k = len(scored)
+    stderrs = [r["stderr"] for r in scored]
+    stderr = None if None in stderrs else math.sqrt(sum(s * s for s in stderrs)) / k
+    return {"task": MEAN_TASK, "metric": "acc", "value": sum(r["value"] for r in scored) / k, "stderr": stderr,
+            "dataset": f"mean of {k} tasks: {', '.join(r['task'] for r in scored)}", "n": sum(r["n"] for r in scored)}
 
 
 def perplexity_row(model: Any, tokenizer: Any, source: str, text: str | None = None, seq_len: int = 128,
@@ -98,7 +122,8 @@ class EvalPlan:
 
     def run(self, model: Any, tokenizer: Any, limit: int | None = None, batch_size: int = 8, seq_len: int = 128,
             ppl_windows: int | None = None) -> list[dict[str, Any]]:
-        """Evaluate ``model``: the zero-shot tasks first (``limit`` items each), then each perplexity set."""
+        """Evaluate ``model``: the zero-shot tasks first (``limit`` items each) and, with two or more, their mean
+        (:func:`mean_accuracy`, a row with task ``"mean"``), then each perplexity set."""
         rows = []
         if self.zero_shot_tasks:
             from .zero_shot import zero_shot
@@ -106,6 +131,8 @@ class EvalPlan:
             _say(f"zero-shot: {', '.join(self.zero_shot_tasks)}" + (f" (first {limit} items each)" if limit else ""))
             results = zero_shot(model, tokenizer, self.zero_shot_tasks, limit=limit, batch_size=batch_size)
             rows += zero_shot_rows(results)
+            mean = mean_accuracy(rows)
+            rows += [mean] if mean is not None else []
         for source, text in self.ppl_texts.items():
             _say(f"perplexity: {describe_ppl_source(source)}, {seq_len}-token windows")
             rows.append(perplexity_row(model, tokenizer, source, text, seq_len, ppl_windows, batch_size))

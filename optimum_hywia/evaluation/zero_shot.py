@@ -2,8 +2,8 @@
 
 Two kinds of task names are accepted:
 
-* the offline tasks shipped with the package (:data:`OFFLINE_TASKS`, built from held-out Austen text by
-  :mod:`optimum_hywia.evaluation.build_tasks`);
+* the offline tasks shipped with the package (:data:`OFFLINE_TASKS`, chance levels in :data:`OFFLINE_CHANCE`),
+  built from held-out Austen and Jargon File text by :mod:`optimum_hywia.evaluation.build_tasks`;
 * the paper's seven standard tasks (:data:`STANDARD_TASKS`) and any other lm-eval task name: they pass straight to
   lm-eval, which downloads their data from the Hugging Face Hub (offline they fail with one clear error).
 """
@@ -33,7 +33,19 @@ STANDARD_TASKS: dict[str, str] = {
     "arc_challenge": "acc_norm",
     "openbookqa": "acc_norm",
 }
-OFFLINE_TASKS: dict[str, str] = {"austen_lastword": "acc", "austen_nextsentence": "acc_norm"}
+OFFLINE_TASKS: dict[str, str] = {
+    "austen_lastword": "acc",
+    "austen_nextsentence": "acc_norm",
+    "austen_names": "acc",
+    "jargon_nextsentence": "acc_norm",
+}
+# accuracy of a random guess on each offline task (last word: open vocabulary, so about zero)
+OFFLINE_CHANCE: dict[str, float] = {
+    "austen_lastword": 0.0,
+    "austen_nextsentence": 0.25,
+    "austen_names": 0.25,
+    "jargon_nextsentence": 0.25,
+}
 TASK_METRICS: dict[str, str] = {**OFFLINE_TASKS, **STANDARD_TASKS}
 # folders under lm_eval/tasks/ that define the standard tasks: indexing only these is ~10x faster than all of lm-eval
 _STANDARD_TASK_DIRS = {

@@ -1,0 +1,172 @@
+"""Pruned, then recovered with LoRA: zero-shot accuracy and perplexity of each criterion before and after recovery.
+
+For each model, pruning ratio and calibration seed: dense; LLM-Pruner (`element1` under the `llm_pruner`
+allocation); FLAP (`flap` under its own `params_global` allocation); `hywia` (defaults). Each pruned model is scored
+right after pruning and again after the same LoRA recovery (LLM-Pruner's recipe, through
+`optimum_hywia.recovery.prune_and_recover`): a fixed budget of steps x windows x tokens of `builtin:mixed` (Emma,
+Persuasion, the Jargon File's calibration slice), disjoint from every evaluation text. Scores: the offline zero-shot
+suite (accuracy per task with lm-eval's stderr, and the mean over tasks), perplexity on Pride and Prejudice (in
+domain) and the Jargon File's held-out slice (out of domain).
+
+Rows are appended to `<name>_rows.jsonl` as they finish and the tables and plot are rewritten after each one; a rerun
+skips the rows already there (resumable).
+
+    python examples/benchmark_recovery.py                                   # the full grid (GPU recommended)
+    python examples/benchmark_recovery.py --ratios 0.5 --seeds 0 --recover-steps 4 --limit 4 --ppl-windows 4 \\
+        --output-dir /tmp/recovery-smoke                                    # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from bench_common import SMOLLM2, command_line, machine_info, write_results
+from optimum_hywia import HyWIAConfig
+from optimum_hywia.data import load_model_and_tokenizer
+from optimum_hywia.evaluation import MEAN_TASK, OFFLINE_CHANCE, OFFLINE_TASKS, EvalPlan
+from optimum_hywia.recovery import (
+    DEFAULT_RECOVERY_DATA,
+    LLM_PRUNER_LEARNING_RATE,
+    LLM_PRUNER_LORA,
+    prune_and_recover,
+    text_dataset,
+)
+from recovery_report import margins, markdown, plot, summary
+
+# method -> HyWIAConfig overrides
+METHODS = {
+    "llm_pruner": {"importance": "element1", "allocation": "llm_pruner"},
+    "flap": {"importance": "flap", "allocation": "params_global"},
+    "hywia": {},
+}
+PPL_SOURCES = {"ppl_in": "builtin:prideprejudice", "ppl_out": "builtin:jargon"}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=[SMOLLM2], help="e.g. builtin:smollm2-135m builtin:gemma3-270m")
+    parser.add_argument("--ratios", type=float, nargs="+", default=[0.2, 0.5])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="calibration seeds")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--recover-steps", type=int, default=200)
+    parser.add_argument("--recover-batch-size", type=int, default=4)
+    parser.add_argument("--recover-seq-len", type=int, default=128)
+    parser.add_argument("--recover-lr", type=float, default=LLM_PRUNER_LEARNING_RATE)
+    parser.add_argument("--recover-data", default=DEFAULT_RECOVERY_DATA)
+    parser.add_argument("--limit", type=int, default=200, help="items per zero-shot task (None: all)")
+    parser.add_argument("--ppl-windows", type=int, default=100, help="128-token windows per perplexity text")
+    parser.add_argument("--batch-size", type=int, default=8, help="evaluation batch size")
+    parser.add_argument("--output-dir", type=Path, default=Path("docs/results"))
+    parser.add_argument("--name", default="recovery", help="file stem")
+    return parser.parse_args()
+
+
+def evaluate(plan: EvalPlan, model, tokenizer, args) -> dict:
+    """Mean zero-shot accuracy, accuracy per task (with stderr) and both perplexities of `model`."""
+    rows = plan.run(model, tokenizer, limit=args.limit, batch_size=args.batch_size, ppl_windows=args.ppl_windows)
+    tasks = {r["task"]: {"metric": r["metric"], "value": r["value"], "stderr": r["stderr"], "n": r["n"]}
+             for r in rows if r["task"] in OFFLINE_TASKS}
+    mean = next(r for r in rows if r["task"] == MEAN_TASK)
+    ppl = {key: next(r["value"] for r in rows if r["task"] == "perplexity" and r["dataset"] == source)
+           for key, source in PPL_SOURCES.items()}
+    return {"mean_acc": mean["value"], "mean_acc_stderr": mean["stderr"], "tasks": tasks, **ppl}
+
+
+def run_pruned(dense, tokenizer, train_rows, plan, model_name, ratio, seed, method, args) -> dict:
+    """Prune a copy of `dense`, score it, recover it with LoRA, score it again; wall time of each phase."""
+    config = HyWIAConfig(**{**METHODS[method], "pruning_ratio": ratio, "seed": seed})
+    row = {"model": model_name, "ratio": ratio, "method": method, "seed": seed, "config": config.to_dict(),
+           "wall_s": {}}
+    clock = {"start": time.perf_counter()}
+
+    def score_before(pruned) -> None:
+        row["wall_s"]["prune"] = time.perf_counter() - clock["start"]
+        start = time.perf_counter()
+        row["params"] = sum(p.numel() for p in pruned.parameters())
+        row["before"] = evaluate(plan, pruned, tokenizer, args)
+        row["wall_s"]["eval_before"] = time.perf_counter() - start
+        clock["recover"] = time.perf_counter()
+
+    model = prune_and_recover(copy.deepcopy(dense), tokenizer, config, train_rows, max_steps=args.recover_steps,
+                              learning_rate=args.recover_lr, batch_size=args.recover_batch_size,
+                              training_args={"seed": seed, "disable_tqdm": False}, on_pruned=score_before)
+    row["wall_s"]["recover"] = time.perf_counter() - clock["recover"]
+    start = time.perf_counter()
+    row["after"] = evaluate(plan, model, tokenizer, args)
+    row["wall_s"]["eval_after"] = time.perf_counter() - start
+    return row
+
+
+def run_dense(dense, tokenizer, plan, model_name, args) -> dict:
+    start = time.perf_counter()
+    scores = evaluate(plan, dense, tokenizer, args)
+    return {"model": model_name, "ratio": 0.0, "method": "dense", "seed": 0, "params": sum(
+        p.numel() for p in dense.parameters()), "before": scores, "after": None,
+        "wall_s": {"eval_before": time.perf_counter() - start}}
+
+
+def budget(args) -> dict:
+    tokens = args.recover_steps * args.recover_batch_size * args.recover_seq_len
+    return {"data": args.recover_data, "steps": args.recover_steps, "batch_size": args.recover_batch_size,
+            "seq_len": args.recover_seq_len, "tokens": tokens, "learning_rate": args.recover_lr, **LLM_PRUNER_LORA}
+
+
+def header(args, rows: list[dict]) -> str:
+    b = budget(args)
+    methods = ", ".join(f"{m} = {METHODS[m] or 'HyWIAConfig defaults'}" for m in args.methods)
+    return "\n".join([
+        f"# Pruned, then recovered with LoRA ({', '.join(args.models)})", "",
+        f"Made by `{command_line()}` ({len(rows)} rows in {args.name}_rows.jsonl).  ",
+        f"Recovery: LoRA r={b['r']}, alpha={b['lora_alpha']}, dropout {b['lora_dropout']} on every linear projection, "
+        f"lr {b['learning_rate']}, {b['steps']} steps x {b['batch_size']} windows x {b['seq_len']} tokens = "
+        f"{b['tokens']:,} tokens of `{b['data']}` (the calibration texts, disjoint from every evaluation text), "
+        "adapters merged.  ",
+        f"Zero-shot: {', '.join(OFFLINE_TASKS)} (chance {', '.join(f'{100 * c:.0f}%' for c in OFFLINE_CHANCE.values())}"
+        f"), first {args.limit or 'all'} items each; perplexity: first {args.ppl_windows} windows of 128 tokens.  ",
+        f"Methods: {methods}.  ",
+        f"Machine: {machine_info()}",
+    ])
+
+
+def write_all(rows: list[dict], args) -> None:
+    entries = summary(rows)
+    payload = {"command": command_line(), "machine": machine_info(), "recovery_budget": budget(args),
+               "limit": args.limit, "ppl_windows": args.ppl_windows, "summary": entries, "margins": margins(entries),
+               "rows": rows}
+    write_results(args.output_dir, args.name, payload, markdown(rows, header(args, rows)))
+    plot(rows, args.output_dir / f"{args.name}.png")
+
+
+def main() -> None:
+    args = parse_args()
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    log = args.output_dir / f"{args.name}_rows.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    done = {(r["model"], r["ratio"], r["method"], r["seed"]) for r in rows}
+    plan = EvalPlan.from_tasks([*OFFLINE_TASKS, *(f"ppl:{s}" for s in PPL_SOURCES.values())])
+    for model_name in args.models:
+        dense, tokenizer = load_model_and_tokenizer(model_name)
+        dense.to("cuda" if torch.cuda.is_available() else "cpu")
+        train_rows = text_dataset(tokenizer, source=args.recover_data, seq_len=args.recover_seq_len)
+        jobs = [(0.0, 0, "dense")] + [(r, s, m) for r in args.ratios for s in args.seeds for m in args.methods]
+        for ratio, seed, method in jobs:
+            if (model_name, ratio, method, seed) in done:
+                continue
+            print(f"== {model_name} ratio {ratio} seed {seed} {method}", flush=True)
+            row = (run_dense(dense, tokenizer, plan, model_name, args) if method == "dense" else
+                   run_pruned(dense, tokenizer, train_rows, plan, model_name, ratio, seed, method, args))
+            with log.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            rows.append(row)
+            print(f"   wall s: {json.dumps({k: round(v, 1) for k, v in row['wall_s'].items()})}", flush=True)
+            write_all(rows, args)
+
+
+if __name__ == "__main__":
+    main()
