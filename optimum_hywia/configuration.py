@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .registry import ALLOCATIONS, IMPORTANCES
-from .text_sources import check_text_source
+from .text_sources import check_text_source, shared_builtin_files
 from .version import __version__
 
 CONFIG_NAME = "hywia_config.json"
@@ -129,16 +129,33 @@ class HyWIAConfig:
     score_normalization: str = field(
         default="rank", metadata={"help": "Within-group normalisation of fine/coarse scores: `rank` or `mean`."}
     )
-    fusion_steps: int = field(default=30, metadata={"help": "Training steps of the fusion attention."})
+    fusion_steps: int = field(default=10, metadata={"help": "Training steps of the fusion attention."})
     fusion_lr: float = field(default=0.05, metadata={"help": "Adam learning rate of the fusion attention."})
-    fusion_batch_size: int = field(default=4, metadata={"help": "Calibration windows per fusion step."})
+    fusion_batch_size: int = field(default=2, metadata={"help": "Calibration windows per fusion step."})
     fusion_seq_len: int | None = field(
         default=None,
         metadata={"help": "Tokens per fusion window: calibration windows are cut into pieces of this length "
                   "(None: whole windows). The fusion's cost grows with the tokens it runs."},
     )
     fusion_holdout_samples: int = field(
-        default=4, metadata={"help": "Calibration windows held out of fusion training to pick the best step (0: off)."}
+        default=4,
+        metadata={"help": "Only without `selection_data` windows (token ids given without a tokenizer, the callback): "
+                  "calibration windows held out of fusion training to pick the step and plan (0: off)."},
+    )
+    selection_data: str = field(
+        default="builtin:validation",
+        metadata={"help": "hywia: text of the windows that pick the fusion's step and the shipped plan, never used for "
+                  "statistics or training; must differ from `calibration_data` (default: Sense and Sensibility + a "
+                  "Jargon File slice kept apart from the calibration and evaluation texts)."},
+    )
+    selection_samples: int = field(
+        default=4, metadata={"help": "hywia: windows of `calibration_seq_len` tokens drawn from `selection_data`."}
+    )
+    choose_plan: bool = field(
+        default=True,
+        metadata={"help": "hywia: after training, score every candidate plan (allocation: learned or one of its views; "
+                  "selection: fine, coarse or the learned blend) on the selection windows and ship the best (False: "
+                  "ship the learned plan)."},
     )
     fusion_eval_every: int = field(default=5, metadata={"help": "Steps between held-out evaluations."})
     fusion_autocast: str | None = field(
@@ -192,6 +209,11 @@ class HyWIAConfig:
         if not isinstance(self.calibration_data, str) or not self.calibration_data:
             raise ConfigError(f"`calibration_data` must be a non-empty string, got {self.calibration_data!r}.")
         check_text_source(self.calibration_data)
+        if not isinstance(self.selection_data, str) or not self.selection_data:
+            raise ConfigError(f"`selection_data` must be a non-empty string, got {self.selection_data!r}.")
+        check_text_source(self.selection_data)
+        _check_int("selection_samples", self.selection_samples, 1)
+        _check_bool("choose_plan", self.choose_plan)
         _check_int("num_calibration_samples", self.num_calibration_samples, 1)
         _check_int("calibration_seq_len", self.calibration_seq_len, 2)
         _check_int("seed", self.seed, 0)
@@ -232,6 +254,13 @@ class HyWIAConfig:
                 f"`allocation='learned'` uses the blend the HyWIA fusion learns, so it needs `importance='hywia'` and "
                 f"`fusion='attention'` (got importance={self.importance!r}, fusion={self.fusion!r}). Use another "
                 "allocation (`available_allocations()`) or the hywia criterion."
+            )
+        shared = shared_builtin_files(self.selection_data, self.calibration_data)
+        if self.selection_data == self.calibration_data or shared:
+            raise ConfigError(
+                f"`selection_data` ({self.selection_data!r}) must be a text apart from `calibration_data` "
+                f"({self.calibration_data!r}){f' (both read {sorted(shared)})' if shared else ''}: its windows judge "
+                "the fusion on text the statistics never saw. Use e.g. 'builtin:validation'."
             )
         if self.temperature_start < self.temperature_end:
             raise ConfigError(
