@@ -129,11 +129,11 @@ class HyWIAConfig:
     score_normalization: str = field(
         default="rank", metadata={"help": "Within-group normalisation of fine/coarse scores: `rank` or `mean`."}
     )
-    fusion_steps: int = field(default=10, metadata={"help": "Training steps of the fusion attention."})
+    fusion_steps: int = field(default=8, metadata={"help": "Training steps of the fusion attention."})
     fusion_lr: float = field(default=0.05, metadata={"help": "Adam learning rate of the fusion attention."})
     fusion_batch_size: int = field(default=2, metadata={"help": "Calibration windows per fusion step."})
     fusion_seq_len: int | None = field(
-        default=None,
+        default=64,
         metadata={"help": "Tokens per fusion window: calibration windows are cut into pieces of this length "
                   "(None: whole windows). The fusion's cost grows with the tokens it runs."},
     )
@@ -153,11 +153,13 @@ class HyWIAConfig:
     )
     choose_plan: bool = field(
         default=True,
-        metadata={"help": "hywia: after training, score every candidate plan (allocation: learned or one of its views; "
-                  "selection: fine, coarse or the learned blend) on the selection windows and ship the best (False: "
+        metadata={"help": "hywia: after training, score the candidate plans (allocation: learned or cost-aware by fine "
+                  "score; selection: fine or the learned blend) on the selection windows and ship the best (False: "
                   "ship the learned plan)."},
     )
-    fusion_eval_every: int = field(default=5, metadata={"help": "Steps between held-out evaluations."})
+    fusion_eval_every: int = field(
+        default=8, metadata={"help": "Steps between held-out evaluations (the first and last step are always judged)."}
+    )
     fusion_autocast: str | None = field(
         default=None,
         metadata={"help": "Run the fusion's forward passes under torch.autocast in this dtype (`bfloat16` or "

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner
-from optimum_hywia.hywia import ALLOCATION_VIEWS
 from optimum_hywia.hywia import plans as plans_module
 from optimum_hywia.hywia import train as train_module
 from optimum_hywia.importance import get_importance
@@ -52,7 +51,7 @@ def test_the_shipped_plan_is_the_best_candidate_and_scores_what_was_cut(make_tin
     choice = result.metadata["plan_choice"]
     candidates = choice["candidates"]
     assert {(c["allocation"], c["selection"]) for c in candidates} == {
-        (a, s) for a in ("learned", *ALLOCATION_VIEWS) for s in ("fine", "coarse", "blend")}
+        (a, s) for a in ("learned", "fine_units") for s in ("fine", "blend")}
     assert choice["chosen"]["loss"] == min(c["loss"] for c in candidates)
     pick = context.selection
     pruner.apply(model, context, result)

@@ -2,8 +2,8 @@
 
 With `fusion="attention"` the criterion also learns how much each (layer, kind) loses: its `ImportanceResult`
 carries that `removal`, which the `learned` allocation scales to the budget, and the learned blend in `report`.
-With `choose_plan` (default), the plan shipped is the best on held-out windows of every allocation (learned, or one
-of its views) × selection (fine, coarse, learned blend): `plans.choose_plan`, recorded as `plan_choice`.
+With `choose_plan` (default), the plan shipped is the best on held-out windows of the candidate allocations (learned,
+cost-aware by fine score) × selections (fine, learned blend): `plans.choose_plan`, recorded as `plan_choice`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from ..importance.base import ImportanceResult, ScoringContext
 from ..importance.registry import register_importance
 from ..importance.statistics import Need
 from .attention import position_features
-from .plans import BLEND, LEARNED, PlanChoice, choose_plan
+from .plans import BLEND, CANDIDATE_ALLOCATIONS, LEARNED, SELECTIONS, PlanChoice, choose_plan
 from .scores import granularity_scores, normalise
 from .train import FusionInputs, FusionResult, FusionWindows, fusion_windows, train_fusion
 from .views import Removal, removal_views, view_fractions
@@ -27,8 +27,9 @@ def hywia_needs(config) -> set[Need]:
 
 def _pick(context: ScoringContext, inputs: FusionInputs, views: dict[str, Removal], result: FusionResult,
           windows: FusionWindows) -> PlanChoice:
-    selections = {"fine": inputs.fine, "coarse": inputs.coarse, BLEND: result.scores}
-    allocations = {LEARNED: result.removal, **views}
+    selections = {"fine": inputs.fine, BLEND: result.scores}
+    allocations = {name: result.removal if name == LEARNED else views[name] for name in CANDIDATE_ALLOCATIONS}
+    assert set(selections) == set(SELECTIONS)
     return choose_plan(context, selections, allocations, windows.pick, windows.source, result.best_loss)
 
 
@@ -60,7 +61,7 @@ def hywia(context: ScoringContext) -> ImportanceResult:
     if config.choose_plan and windows.pick is not None:
         choice = _pick(context, inputs, views, result, windows)
         chosen = choice.chosen
-        scores = {"fine": fine, "coarse": coarse_normalised, BLEND: result.scores}[chosen.selection]
+        scores = fine if chosen.selection == "fine" else result.scores
         removal = result.removal if chosen.allocation == LEARNED else views[chosen.allocation]
         report["plan_choice"] = metadata["plan_choice"] = choice.as_dict()
     return ImportanceResult({k: v.double() for k, v in scores.items()}, removal=removal, report=report,

@@ -1,7 +1,10 @@
 """HyWIA's plan pick: the candidate plans (allocation × selection) scored on held-out windows, the best shipped.
 
 A plan is how many units each group loses (an allocation: the learned one or one of its views, scaled to the budget
-as the `learned` allocation does) and which ones (a selection: the fine, the coarse or the learned blend of scores).
+as the `learned` allocation does) and which ones (a selection: the fine scores or the learned blend). The candidates
+are those that won on held-out text in the project's method study on SmolLM2 (`CANDIDATE_ALLOCATIONS` ×
+`SELECTIONS`): LLM-Pruner's split, the fine-implied density, the cost-aware ranking by coarse score and coarse
+selection (even for attention only) never did, and each candidate costs one forward pass.
 Each candidate is scored by the mean LM loss of the hard-masked model on the pick windows (`selection_data`), one
 no-grad forward pass; the lowest wins, ties going to the learned plan. So the fusion never ships a plan worse, on
 those windows, than one of its own inputs.
@@ -23,7 +26,8 @@ from ..selection import GroupKey, fractions_to_counts, select_kept_units
 from .views import Removal
 
 LEARNED, BLEND = "learned", "blend"
-SELECTIONS = ("fine", "coarse", BLEND)
+CANDIDATE_ALLOCATIONS = (LEARNED, "fine_units")  # the learned allocation and the cost-aware ranking by fine score
+SELECTIONS = ("fine", BLEND)
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class PlanCandidate:
     """One candidate plan and its mean LM loss on the pick windows."""
 
     allocation: str  # "learned" or a view of `ALLOCATION_VIEWS`
-    selection: str  # one of `SELECTIONS`
+    selection: str  # one of `SELECTIONS`: "fine" or "blend"
     loss: float
 
 
