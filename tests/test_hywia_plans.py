@@ -59,6 +59,9 @@ def test_the_shipped_plan_is_the_best_candidate_and_scores_what_was_cut(make_tin
         shipped = float(model(input_ids=pick, labels=pick).loss)
     assert shipped == pytest.approx(choice["chosen"]["loss"], rel=1e-4)
     assert model.config.hywia["plan_choice"] == choice and pruner.summary.extras["plan_choice"] == choice
+    chosen = choice["chosen"]
+    shipped_line = f"allocation {chosen['allocation']}, selection {chosen['selection']}: {chosen['loss']:.4f} <- shipped"
+    assert shipped_line in str(pruner.summary)
 
 
 def test_without_the_pick_the_learned_plan_ships(make_tiny_model):
