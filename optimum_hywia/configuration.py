@@ -55,6 +55,12 @@ def _check_positive(name: str, value: Any, allow_zero: bool = False) -> None:
         raise ConfigError(f"`{name}` must be a number {bound}, got {value!r}.")
 
 
+def _check_text(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"`{name}` must be a non-empty string, got {value!r}.")
+    check_text_source(value)
+
+
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f"`{name}` must be True or False, got {value!r}.")
@@ -208,12 +214,8 @@ class HyWIAConfig:
         self._retire_scope()
         _check_choice("gqa_mode", self.gqa_mode, GQA_MODES)
         _check_int("min_units_per_layer", self.min_units_per_layer, 1)
-        if not isinstance(self.calibration_data, str) or not self.calibration_data:
-            raise ConfigError(f"`calibration_data` must be a non-empty string, got {self.calibration_data!r}.")
-        check_text_source(self.calibration_data)
-        if not isinstance(self.selection_data, str) or not self.selection_data:
-            raise ConfigError(f"`selection_data` must be a non-empty string, got {self.selection_data!r}.")
-        check_text_source(self.selection_data)
+        for name in ("calibration_data", "selection_data"):
+            _check_text(name, getattr(self, name))
         _check_int("selection_samples", self.selection_samples, 1)
         _check_bool("choose_plan", self.choose_plan)
         _check_int("num_calibration_samples", self.num_calibration_samples, 1)

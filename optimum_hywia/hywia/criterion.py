@@ -3,7 +3,8 @@
 With `fusion="attention"` the criterion also learns how much each (layer, kind) loses: its `ImportanceResult`
 carries that `removal`, which the `learned` allocation scales to the budget, and the learned blend in `report`.
 With `choose_plan` (default), the plan shipped is the best on held-out windows of the candidate allocations (learned,
-cost-aware by fine score) × selections (fine, learned blend): `plans.choose_plan`, recorded as `plan_choice`.
+cost-aware by fine score) × selections (fine, learned blend): `plans.choose_plan`, recorded as `plan_choice`. Under
+an `allocation` other than `learned`, only the chosen selection (the scores) applies.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from ..importance.base import ImportanceResult, ScoringContext
 from ..importance.registry import register_importance
 from ..importance.statistics import Need
 from .attention import position_features
-from .plans import BLEND, CANDIDATE_ALLOCATIONS, LEARNED, SELECTIONS, PlanChoice, choose_plan
+from .plans import BLEND, CANDIDATE_ALLOCATIONS, LEARNED, PlanChoice, choose_plan
 from .scores import granularity_scores, normalise
 from .train import FusionInputs, FusionResult, FusionWindows, fusion_windows, train_fusion
 from .views import Removal, removal_views, view_fractions
@@ -29,7 +30,6 @@ def _pick(context: ScoringContext, inputs: FusionInputs, views: dict[str, Remova
           windows: FusionWindows) -> PlanChoice:
     selections = {"fine": inputs.fine, BLEND: result.scores}
     allocations = {name: result.removal if name == LEARNED else views[name] for name in CANDIDATE_ALLOCATIONS}
-    assert set(selections) == set(SELECTIONS)
     return choose_plan(context, selections, allocations, windows.pick, windows.source, result.best_loss)
 
 

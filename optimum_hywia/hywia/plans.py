@@ -6,8 +6,9 @@ are those that won on held-out text in the project's method study on SmolLM2 (`C
 `SELECTIONS`): LLM-Pruner's split, the fine-implied density, the cost-aware ranking by coarse score and coarse
 selection (even for attention only) never did, and each candidate costs one forward pass.
 Each candidate is scored by the mean LM loss of the hard-masked model on the pick windows (`selection_data`), one
-no-grad forward pass; the lowest wins, ties going to the learned plan. So the fusion never ships a plan worse, on
-those windows, than one of its own inputs.
+no-grad forward pass; the lowest wins, unless the learned plan is within `PICK_MARGIN` of it (then the learned plan
+ships: a difference that small is float noise, which would make the choice differ between, e.g., one process and a
+distributed run). So the fusion never ships a plan clearly worse, on those windows, than one of its own inputs.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .views import Removal
 LEARNED, BLEND = "learned", "blend"
 CANDIDATE_ALLOCATIONS = (LEARNED, "fine_units")  # the learned allocation and the cost-aware ranking by fine score
 SELECTIONS = ("fine", BLEND)
+PICK_MARGIN = 1e-3  # relative: another candidate must beat the learned plan's loss by more than this to replace it
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,8 @@ def choose_plan(
     source: str,
     learned_loss: float | None = None,
 ) -> PlanChoice:
-    """Score every allocation × selection on `windows` and return the choice (the learned plan first, so it wins
-    ties); `learned_loss`: the learned plan's loss when already measured on the same windows."""
+    """Score every allocation × selection on `windows` and return the choice (the learned plan unless another beats
+    it by more than `PICK_MARGIN`); `learned_loss`: the learned plan's loss when already measured on these windows."""
     candidates = []
     pairs = [(a, s) for a in allocations for s in selections]
     pairs.sort(key=lambda pair: (pair != (LEARNED, BLEND)))
@@ -103,5 +105,6 @@ def choose_plan(
         known = learned_loss is not None and (allocation, selection) == (LEARNED, BLEND)
         loss = learned_loss if known else plan_loss(context, selections[selection], allocations[allocation], windows)
         candidates.append(PlanCandidate(allocation, selection, loss))
-    chosen = min(candidates, key=lambda candidate: candidate.loss)
+    best, learned = min(candidates, key=lambda candidate: candidate.loss), candidates[0]
+    chosen = learned if learned.loss <= best.loss * (1 + PICK_MARGIN) else best
     return PlanChoice(chosen, tuple(candidates), source)
