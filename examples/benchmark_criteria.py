@@ -106,6 +106,10 @@ def run_seed(dense, tokenizer, seed, args, runs, eval_ids, common, log: Path) ->
     # statistics do not depend on the ratio or the criterion: every run reads those of one context
     shared = HyWIAPruner(criterion_config("element1", {}, args.ratios[0], seed, common))
     shared = shared.scoring_context(dense, calibration, None)
+    # hywia picks its fusion step and plan on windows of `selection_data`, a text apart from calibration and
+    # held-out texts (with --validation the evaluation texts are that text's sources: those numbers are not held out)
+    hywia_config = criterion_config("hywia", {}, args.ratios[0], seed, common)
+    shared.selection = HyWIAPruner(hywia_config).selection_windows(tokenizer)
     rows = []
     for ratio in args.ratios:
         for name, overrides, allocations in runs:

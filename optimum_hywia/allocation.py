@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 import torch
 
-from .architectures import ATTENTION, MLP, UnitGroup
-from .hywia.views import cost_aware_counts
+from .architectures import UnitGroup
+from .hywia.views import cost_aware_counts, llm_pruner_counts
 from .importance.base import ScoringContext
 from .importance.gradients import fine_grained_densities
 from .importance.units import Scores
@@ -94,11 +94,8 @@ def llm_pruner_split(context: ScoringContext, scores: Scores, removal: Removal |
 
     LLM-Pruner's split where a layer has too few attention units (3 KV groups in SmolLM2) for a per-layer ratio.
     """
-    config, kinds = context.config, _by_kind(context.groups)
-    counts = same_ratio_counts(kinds.get(MLP, []), config.pruning_ratio, config.min_units_per_layer)
-    attention = kinds.get(ATTENTION, [])
-    counts.update(units_ranking(attention, scores, config.pruning_ratio, config.min_units_per_layer))
-    return counts
+    config = context.config
+    return llm_pruner_counts(context.groups, scores, config.pruning_ratio, config.min_units_per_layer)
 
 
 @register_allocation("cost_aware")

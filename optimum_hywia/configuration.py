@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .registry import ALLOCATIONS, IMPORTANCES
-from .text_sources import check_text_source
+from .text_sources import check_text_source, shared_builtin_files
 from .version import __version__
 
 CONFIG_NAME = "hywia_config.json"
@@ -53,6 +53,12 @@ def _check_positive(name: str, value: Any, allow_zero: bool = False) -> None:
     if not _is_number(value) or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"`{name}` must be a number {bound}, got {value!r}.")
+
+
+def _check_text(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"`{name}` must be a non-empty string, got {value!r}.")
+    check_text_source(value)
 
 
 def _check_bool(name: str, value: Any) -> None:
@@ -129,18 +135,37 @@ class HyWIAConfig:
     score_normalization: str = field(
         default="rank", metadata={"help": "Within-group normalisation of fine/coarse scores: `rank` or `mean`."}
     )
-    fusion_steps: int = field(default=30, metadata={"help": "Training steps of the fusion attention."})
+    fusion_steps: int = field(default=8, metadata={"help": "Training steps of the fusion attention."})
     fusion_lr: float = field(default=0.05, metadata={"help": "Adam learning rate of the fusion attention."})
-    fusion_batch_size: int = field(default=4, metadata={"help": "Calibration windows per fusion step."})
+    fusion_batch_size: int = field(default=2, metadata={"help": "Calibration windows per fusion step."})
     fusion_seq_len: int | None = field(
-        default=None,
+        default=64,
         metadata={"help": "Tokens per fusion window: calibration windows are cut into pieces of this length "
                   "(None: whole windows). The fusion's cost grows with the tokens it runs."},
     )
     fusion_holdout_samples: int = field(
-        default=4, metadata={"help": "Calibration windows held out of fusion training to pick the best step (0: off)."}
+        default=4,
+        metadata={"help": "Only without `selection_data` windows (token ids given without a tokenizer, the callback): "
+                  "calibration windows held out of fusion training to pick the step and plan (0: off)."},
     )
-    fusion_eval_every: int = field(default=5, metadata={"help": "Steps between held-out evaluations."})
+    selection_data: str = field(
+        default="builtin:validation",
+        metadata={"help": "hywia: text of the windows that pick the fusion's step and the shipped plan, never used for "
+                  "statistics or training; must differ from `calibration_data` (default: Sense and Sensibility + a "
+                  "Jargon File slice kept apart from the calibration and evaluation texts)."},
+    )
+    selection_samples: int = field(
+        default=4, metadata={"help": "hywia: windows of `calibration_seq_len` tokens drawn from `selection_data`."}
+    )
+    choose_plan: bool = field(
+        default=True,
+        metadata={"help": "hywia: after training, score the candidate plans (allocation: learned or cost-aware by fine "
+                  "score; selection: fine or the learned blend) on the selection windows and ship the best (False: "
+                  "ship the learned plan)."},
+    )
+    fusion_eval_every: int = field(
+        default=8, metadata={"help": "Steps between held-out evaluations (the first and last step are always judged)."}
+    )
     fusion_autocast: str | None = field(
         default=None,
         metadata={"help": "Run the fusion's forward passes under torch.autocast in this dtype (`bfloat16` or "
@@ -189,9 +214,10 @@ class HyWIAConfig:
         self._retire_scope()
         _check_choice("gqa_mode", self.gqa_mode, GQA_MODES)
         _check_int("min_units_per_layer", self.min_units_per_layer, 1)
-        if not isinstance(self.calibration_data, str) or not self.calibration_data:
-            raise ConfigError(f"`calibration_data` must be a non-empty string, got {self.calibration_data!r}.")
-        check_text_source(self.calibration_data)
+        for name in ("calibration_data", "selection_data"):
+            _check_text(name, getattr(self, name))
+        _check_int("selection_samples", self.selection_samples, 1)
+        _check_bool("choose_plan", self.choose_plan)
         _check_int("num_calibration_samples", self.num_calibration_samples, 1)
         _check_int("calibration_seq_len", self.calibration_seq_len, 2)
         _check_int("seed", self.seed, 0)
@@ -232,6 +258,13 @@ class HyWIAConfig:
                 f"`allocation='learned'` uses the blend the HyWIA fusion learns, so it needs `importance='hywia'` and "
                 f"`fusion='attention'` (got importance={self.importance!r}, fusion={self.fusion!r}). Use another "
                 "allocation (`available_allocations()`) or the hywia criterion."
+            )
+        shared = shared_builtin_files(self.selection_data, self.calibration_data)
+        if self.selection_data == self.calibration_data or shared:
+            raise ConfigError(
+                f"`selection_data` ({self.selection_data!r}) must be a text apart from `calibration_data` "
+                f"({self.calibration_data!r}){f' (both read {sorted(shared)})' if shared else ''}: its windows judge "
+                "the fusion on text the statistics never saw. Use e.g. 'builtin:validation'."
             )
         if self.temperature_start < self.temperature_end:
             raise ConfigError(

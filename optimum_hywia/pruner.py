@@ -15,6 +15,7 @@ from .data import load_calibration_data
 from .data.checkpoint import check_tokenizer_fits
 from .importance import ImportanceResult, ScoringContext, get_importance
 from .importance.gradients import GradientAccumulator
+from .importance.statistics import Need
 from .modeling import save_pruned_model, to_pruned_model
 from .modeling.modeling_hywia import FORMAT_VERSION
 from .summary import PruningSummary
@@ -139,10 +140,20 @@ class HyWIAPruner:
         groups = self.unit_groups(model)  # first: an unsupported model fails before any calibration work
         if tokenizer is not None:
             check_tokenizer_fits(tokenizer, model.get_input_embeddings().num_embeddings)
-        calibration = None
-        if get_importance(self.config.importance).needs(self.config):
+        calibration, selection = None, None
+        needs = get_importance(self.config.importance).needs(self.config)
+        if needs:
             calibration = calibration_batches(self._calibration_input(calibration_data, tokenizer))
-        return self.context(model, groups, calibration, accumulate)
+        if Need.SELECTION in needs and tokenizer is not None:
+            selection = self.selection_windows(tokenizer)
+        return self.context(model, groups, calibration, accumulate, selection)
+
+    def selection_windows(self, tokenizer: Any) -> torch.Tensor:
+        """`selection_samples` windows of `config.selection_data` (a text apart from the calibration text)."""
+        config = self.config
+        return load_calibration_data(
+            config.selection_data, tokenizer, config.selection_samples, config.calibration_seq_len, config.seed
+        )
 
     def context(
         self,
@@ -150,10 +161,11 @@ class HyWIAPruner:
         groups: list[UnitGroup],
         calibration: list[torch.Tensor] | None,
         accumulate: GradientAccumulator | None = None,
+        selection: torch.Tensor | None = None,
     ) -> ScoringContext:
-        """A scoring context over `groups` of `model` with this config."""
+        """A scoring context over `groups` of `model` with this config (`selection`: held-out pick windows)."""
         layers = get_architecture_spec(model).layers(model)
-        return ScoringContext(model, layers, groups, self.config, calibration, accumulate)
+        return ScoringContext(model, layers, groups, self.config, calibration, accumulate, selection)
 
     def _calibration_input(self, calibration_data: CalibrationInput, tokenizer: Any) -> CalibrationInput:
         if calibration_data is not None:

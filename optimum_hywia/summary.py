@@ -42,7 +42,19 @@ class PruningSummary:
             f"parameters: {self.params_before:,} → {self.params_after:,} "
             f"({100 * self.kept_fraction:.1f}% kept)"
         )
-        return "\n".join([totals, "", header, rule, *rows])
+        return "\n".join([totals, *self._plan_lines(), "", header, rule, *rows])
+
+    def _plan_lines(self) -> list[str]:
+        """HyWIA's plan pick (`extras["plan_choice"]`), one line per candidate, the shipped one marked."""
+        choice = self.extras.get("plan_choice")
+        if not choice:
+            return []
+        lines = [f"plan picked on {choice['windows']} windows (mean LM loss, lower is better):"]
+        for candidate in choice["candidates"]:
+            mark = " <- shipped" if candidate == choice["chosen"] else ""
+            lines.append(f"  allocation {candidate['allocation']}, selection {candidate['selection']}: "
+                         f"{candidate['loss']:.4f}{mark}")
+        return lines
 
     def __str__(self) -> str:
         return self.to_table()

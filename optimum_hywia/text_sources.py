@@ -20,7 +20,18 @@ BUILTIN_TEXTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "northangerabbey": (("northangerabbey.txt",),),
     "jargon": (("jargon_heldout.txt",),),
     "jargon_validation": (("jargon_validation.txt",),),
+    "validation": (("sensesensibility.txt",), ("jargon_validation.txt",)),  # HyWIA's plan pick (`selection_data`)
 }
+
+
+def shared_builtin_files(first: str, second: str) -> set[str]:
+    """The shipped files two `builtin:` sources both read (empty when either is not a builtin)."""
+    def files_of(source: str) -> set[str]:
+        if not source.startswith("builtin:") or source[len("builtin:"):] not in BUILTIN_TEXTS:
+            return set()
+        return {name for domain in BUILTIN_TEXTS[source[len("builtin:"):]] for name in domain}
+
+    return files_of(first) & files_of(second)
 
 
 def check_builtin_name(name: str) -> None:

@@ -25,6 +25,9 @@ BAD_VALUES = [
     ("num_calibration_samples", 0, "num_calibration_samples"),
     ("calibration_seq_len", 1, "calibration_seq_len"),
     ("seed", -3, "seed"),
+    ("selection_data", "", "selection_data"),
+    ("selection_samples", 0, "selection_samples"),
+    ("choose_plan", "yes", "choose_plan"),
 ]
 
 
@@ -34,6 +37,14 @@ def test_bad_value_names_field_and_value(field, value, named):
         HyWIAConfig(**{field: value})
     message = str(error.value)
     assert f"`{named}`" in message and repr(value) in message
+
+
+@pytest.mark.parametrize("calibration,selection", [("builtin:austen", "builtin:austen"), ("builtin:mixed", "builtin:austen"),
+                                                   ("builtin:sensesensibility", "builtin:validation")])
+def test_selection_data_must_be_apart_from_the_calibration_text(calibration, selection):
+    with pytest.raises(ValueError, match="`selection_data`.*apart from `calibration_data`"):
+        HyWIAConfig(calibration_data=calibration, selection_data=selection)
+    assert HyWIAConfig(calibration_data="builtin:mixed").selection_data == "builtin:validation"
 
 
 def test_choice_errors_list_what_is_allowed():

@@ -44,6 +44,14 @@ def test_sample_windows_shape_range_contiguous():
     assert torch.equal(out, (starts[:, None] + torch.arange(16)[None, :]) * 3)  # consecutive tokens
 
 
+@pytest.mark.parametrize("n_tokens,num_samples,seq_len", [(1000, 62, 16), (1000, 7, 16), (130, 2, 64)])
+def test_sample_windows_never_overlap(n_tokens, num_samples, seq_len):
+    out = sample_windows(torch.arange(n_tokens), num_samples, seq_len, seed=5)
+    starts = sorted(out[:, 0].tolist())
+    assert all(later - earlier >= seq_len for earlier, later in zip(starts, starts[1:]))
+    assert out.max() < n_tokens and len(set(map(tuple, out.tolist()))) == num_samples
+
+
 def test_sample_windows_deterministic_per_seed():
     ids = torch.randint(0, 50, (5000,), generator=torch.Generator().manual_seed(3))
     a = sample_windows(ids, 8, 32, seed=1)
@@ -53,8 +61,10 @@ def test_sample_windows_deterministic_per_seed():
 
 def test_sample_windows_exact_length_and_too_short():
     ids = torch.arange(16)
-    assert torch.equal(sample_windows(ids, 3, 16, seed=0), ids.repeat(3, 1))
-    with pytest.raises(ValueError, match=r"too short: 16 tokens.*seq_len=17"):
+    assert torch.equal(sample_windows(ids, 1, 16, seed=0), ids[None, :])
+    with pytest.raises(ValueError, match=r"too short: 16 tokens hold 1 non-overlapping windows of seq_len=16.*2 were"):
+        sample_windows(ids, 2, 16, seed=0)  # windows are drawn without replacement
+    with pytest.raises(ValueError, match=r"too short: 16 tokens hold 0 .*seq_len=17"):
         sample_windows(ids, 1, 17, seed=0)
     with pytest.raises(ValueError, match="1-D"):
         sample_windows(ids[None, :], 1, 4, seed=0)
@@ -74,8 +84,9 @@ def test_builtin_text_names():
     assert builtin_text("mixed") == builtin_text("austen") + "\n\n" + read("jargon_calibration.txt")
     assert builtin_domains("mixed") == [builtin_text("austen"), read("jargon_calibration.txt")]
     assert builtin_text("jargon_validation") == read("jargon_validation.txt")
+    assert builtin_domains("validation") == [read("sensesensibility.txt"), read("jargon_validation.txt")]
     assert set(BUILTIN_TEXTS) == {"austen", "mixed", "prideprejudice", "sensesensibility", "mansfieldpark",
-                                  "northangerabbey", "jargon", "jargon_validation"}
+                                  "northangerabbey", "jargon", "jargon_validation", "validation"}
 
 
 def test_builtin_text_unknown_name():

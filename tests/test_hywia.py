@@ -137,7 +137,9 @@ def test_fusion_seq_len_cuts_windows_into_pieces_and_bounds_the_tokens_run(make_
     monkeypatch.setattr(train_module, "_lm_loss",
                         lambda m, batch, *rest: shapes.append(tuple(batch.shape)) or m(input_ids=batch, labels=batch).loss)
     context = context_for(model, fusion_seq_len=5, fusion_batch_size=2, fusion_holdout_samples=2, fusion_steps=4)
-    train, holdout = train_module._split_calibration(context)
+    windows = train_module.fusion_windows(context)  # no tokenizer, so no selection windows: calibration holdout
+    train, holdout = windows.train, windows.pick
+    assert windows.source == "calibration_holdout"
     # 10 training windows of 16 tokens -> 30 pieces of 5 (the 1-token tails dropped); 2 held out -> 6 pieces
     assert [tuple(b.shape) for b in train] == [(2, 5)] * 15 and tuple(holdout.shape) == (6, 5)
     assert torch.equal(train[0][1], CALIBRATION[0, 5:10]) and torch.equal(holdout[0], CALIBRATION[10, :5])

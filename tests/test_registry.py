@@ -45,7 +45,7 @@ def test_every_registry_refuses_a_taken_name(make_tiny_model):
 def test_declared_needs_decide_what_training_gradients_can_serve():
     config = HyWIAConfig(importance="element1")
     assert training_gradient_criteria(config) == ["element1", "groupvec", "hywia", "vector"]
-    assert get_importance("hywia").needs(HyWIAConfig(taylor_order=2)) == {Need.TAYLOR2, Need.WINDOWS}
+    assert get_importance("hywia").needs(HyWIAConfig(taylor_order=2)) == {Need.TAYLOR2, Need.WINDOWS, Need.SELECTION}
     assert get_importance("hywia").needs(HyWIAConfig(fusion="fixed")) == {Need.TAYLOR}
     assert not get_importance("wanda_sp").can_use_training_gradients(config)
     assert not get_importance("magnitude_l1").needs_calibration and get_importance("flap").needs_calibration

@@ -54,7 +54,8 @@ def builtin_text(name: str) -> str:
     """Return a shipped text set as one string.
 
     Names: ``austen`` (Emma + Persuasion, default calibration), ``mixed`` (austen + Jargon File calibration slice),
-    ``prideprejudice``, ``sensesensibility`` and ``jargon`` (held-out Jargon File slice).
+    ``prideprejudice``, ``sensesensibility`` and ``jargon`` (held-out Jargon File slice), ``jargon_validation`` and
+    ``validation`` (Sense and Sensibility + the Jargon File validation slice: HyWIA's plan pick, `selection_data`).
 
     Example:
         >>> builtin_text("prideprejudice")[:9]
@@ -203,9 +204,10 @@ def with_start_tokens(windows: torch.Tensor, start: list[int]) -> torch.LongTens
 
 
 def sample_windows(token_ids: torch.Tensor, num_samples: int, seq_len: int, seed: int) -> torch.LongTensor:
-    """Draw ``num_samples`` random windows of ``seq_len`` consecutive tokens, deterministically for a ``seed``.
+    """Draw ``num_samples`` non-overlapping windows of ``seq_len`` consecutive tokens, deterministically for a ``seed``.
 
-    Start positions are drawn uniformly (with replacement) from a ``torch.Generator`` seeded with ``seed``.
+    The text is cut into ``len // seq_len`` consecutive slots (from a seeded offset below ``seq_len``, when the text
+    leaves room for one); the windows are distinct slots drawn without replacement, so no token is in two windows.
 
     Example:
         >>> sample_windows(torch.arange(1000), num_samples=4, seq_len=16, seed=0).shape
@@ -217,13 +219,16 @@ def sample_windows(token_ids: torch.Tensor, num_samples: int, seq_len: int, seed
     if num_samples < 1 or seq_len < 1:
         raise ValueError(f"num_samples and seq_len must be >= 1, got num_samples={num_samples}, seq_len={seq_len}.")
     n_tokens = token_ids.numel()
-    if n_tokens < seq_len:
+    slots = n_tokens // seq_len
+    if slots < num_samples:
         raise CalibrationDataError(
-            f"Text too short: {n_tokens} tokens, but windows of seq_len={seq_len} tokens were asked. Use a longer "
-            "text or a shorter `calibration_seq_len`."
+            f"Text too short: {n_tokens} tokens hold {slots} non-overlapping windows of seq_len={seq_len} tokens, but "
+            f"{num_samples} were asked. Use a longer text, fewer samples or a shorter `calibration_seq_len`."
         )
     generator = torch.Generator().manual_seed(int(seed))
-    starts = torch.randint(0, n_tokens - seq_len + 1, (num_samples,), generator=generator)
+    spare = n_tokens - slots * seq_len
+    offset = int(torch.randint(0, spare + 1, (1,), generator=generator)) if spare else 0
+    starts = offset + seq_len * torch.randperm(slots, generator=generator)[:num_samples]
     offsets = torch.arange(seq_len)
     return token_ids.long()[starts[:, None] + offsets[None, :]]
 

@@ -4,21 +4,28 @@
 2. `views`: candidate removal fractions per (layer, kind) (uniform, fine-implied density, cost-aware rankings);
 3. `attention`: the granularity attention — α per unit over (fine, coarse), β per (layer, kind) over the views;
 4. `train`: the attention trained end to end through soft `UnitMasks` on the frozen model;
-5. `criterion`: the `hywia` importance criterion, returning fused scores and the learned removal fractions.
+5. `plans`: the candidate plans (allocation × selection) scored on held-out windows, the best shipped (`PlanChoice`);
+6. `criterion`: the `hywia` importance criterion, returning the chosen plan's scores and removal fractions.
 """
 
 from .attention import GranularityAttention, position_features
 from .criterion import hywia, hywia_needs
+from .plans import PlanCandidate, PlanChoice, choose_plan
 from .scores import granularity_scores, normalise
-from .train import FusionInputs, FusionResult, train_fusion
-from .views import ALLOCATION_VIEWS, cost_aware_counts, removal_views
+from .train import FusionInputs, FusionResult, FusionWindows, fusion_windows, train_fusion
+from .views import ALLOCATION_VIEWS, cost_aware_counts, removal_views, view_fractions
 
 __all__ = [
     "ALLOCATION_VIEWS",
     "FusionInputs",
     "FusionResult",
+    "FusionWindows",
+    "PlanCandidate",
+    "PlanChoice",
     "GranularityAttention",
+    "choose_plan",
     "cost_aware_counts",
+    "fusion_windows",
     "granularity_scores",
     "hywia",
     "hywia_needs",
@@ -26,4 +33,5 @@ __all__ = [
     "position_features",
     "removal_views",
     "train_fusion",
+    "view_fractions",
 ]

@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from ..architectures import UNIT_KINDS
-from .views import ALLOCATION_VIEWS
+from .views import ALLOCATION_VIEWS, INITIAL_VIEW
 
 FINE, COARSE = 0, 1
+INITIAL_VIEW_LOGIT = 3.0  # β starts at ≈ 0.85 on `INITIAL_VIEW`: few steps then suffice
 
 
 def position_features(layer: int, num_layers: int, kind: str) -> torch.Tensor:
@@ -29,7 +30,8 @@ class GranularityAttention(nn.Module):
 
     Selection: each unit has two tokens, its normalised fine score and its normalised coarse score (with a
     granularity embedding); softmax gives α(u) = (α_fine, α_coarse). Allocation: each (layer, kind) has one token
-    per candidate removal fraction (`ALLOCATION_VIEWS`); softmax gives β. A few hundred numbers.
+    per candidate removal fraction (`ALLOCATION_VIEWS`); softmax gives β, its logits offset by a learned bias that
+    starts at `INITIAL_VIEW` (the cost-aware ranking by fine score). A few hundred numbers.
 
     Example:
         >>> attention = GranularityAttention(dim=8, seed=0)
@@ -52,6 +54,9 @@ class GranularityAttention(nn.Module):
         self.unit_key = weight(3)  # [score, is_fine, is_coarse]
         self.allocation_query = weight(query_features)
         self.allocation_key = weight(1 + len(ALLOCATION_VIEWS))  # [fraction, one-hot view]
+        prior = torch.zeros(len(ALLOCATION_VIEWS))
+        prior[ALLOCATION_VIEWS.index(INITIAL_VIEW)] = INITIAL_VIEW_LOGIT
+        self.allocation_bias = nn.Parameter(prior)
 
     def unit_weights(self, query_features: torch.Tensor, fine: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
         """α for each unit: [num_units, 2] (fine, coarse), rows summing to 1."""
@@ -65,5 +70,5 @@ class GranularityAttention(nn.Module):
         """β over the candidate removal fractions of one (layer, kind): [len(ALLOCATION_VIEWS)]."""
         query = query_features @ self.allocation_query
         tokens = torch.cat([removal_views.float().unsqueeze(-1), torch.eye(len(ALLOCATION_VIEWS))], -1)
-        logits = (tokens @ self.allocation_key) @ query / math.sqrt(self.dim)
+        logits = (tokens @ self.allocation_key) @ query / math.sqrt(self.dim) + self.allocation_bias
         return torch.softmax(logits, dim=-1)

@@ -2,6 +2,9 @@
 
 With `fusion="attention"` the criterion also learns how much each (layer, kind) loses: its `ImportanceResult`
 carries that `removal`, which the `learned` allocation scales to the budget, and the learned blend in `report`.
+With `choose_plan` (default), the plan shipped is the best on held-out windows of the candidate allocations (learned,
+cost-aware by fine score) × selections (fine, learned blend): `plans.choose_plan`, recorded as `plan_choice`. Under
+an `allocation` other than `learned`, only the chosen selection (the scores) applies.
 """
 
 from __future__ import annotations
@@ -10,15 +13,24 @@ from ..importance.base import ImportanceResult, ScoringContext
 from ..importance.registry import register_importance
 from ..importance.statistics import Need
 from .attention import position_features
+from .plans import BLEND, CANDIDATE_ALLOCATIONS, LEARNED, PlanChoice, choose_plan
 from .scores import granularity_scores, normalise
-from .train import FusionInputs, train_fusion
-from .views import removal_views
+from .train import FusionInputs, FusionResult, FusionWindows, fusion_windows, train_fusion
+from .views import Removal, removal_views, view_fractions
 
 
 def hywia_needs(config) -> set[Need]:
-    """First- or second-order Taylor statistics; the learned fusion also trains on the calibration windows."""
+    """First- or second-order Taylor statistics; the learned fusion also trains on the calibration windows and
+    picks its step and plan on windows of `selection_data`."""
     taylor = Need.TAYLOR2 if config.taylor_order == 2 else Need.TAYLOR
-    return {taylor, Need.WINDOWS} if config.fusion == "attention" else {taylor}
+    return {taylor, Need.WINDOWS, Need.SELECTION} if config.fusion == "attention" else {taylor}
+
+
+def _pick(context: ScoringContext, inputs: FusionInputs, views: dict[str, Removal], result: FusionResult,
+          windows: FusionWindows) -> PlanChoice:
+    selections = {"fine": inputs.fine, BLEND: result.scores}
+    allocations = {name: result.removal if name == LEARNED else views[name] for name in CANDIDATE_ALLOCATIONS}
+    return choose_plan(context, selections, allocations, windows.pick, windows.source, result.best_loss)
 
 
 @register_importance("hywia", needs=hywia_needs, gives_removal=lambda config: config.fusion == "attention")
@@ -33,17 +45,24 @@ def hywia(context: ScoringContext) -> ImportanceResult:
         alpha = config.fusion_alpha
         return ImportanceResult({key: alpha * fine[key] + (1 - alpha) * coarse_normalised[key] for key in fine})
     num_layers = len(context.layers)
+    views = view_fractions(context, raw_fine, coarse)
     inputs = FusionInputs(
         fine=fine,
         coarse=coarse_normalised,
-        views=removal_views(context, raw_fine, coarse),
+        views=removal_views(views),
         queries={g.key: position_features(g.layer, num_layers, g.kind) for g in context.groups},
     )
-    result = train_fusion(context, inputs)
+    windows = fusion_windows(context)
+    result = train_fusion(context, inputs, windows)
     blend = {f"{layer}.{kind}": values for (layer, kind), values in result.blend.items()}
-    return ImportanceResult(
-        result.scores,
-        removal=result.removal,
-        report={"learned_blend": blend, "fusion_history": result.history},
-        metadata={"learned_blend": blend},
-    )
+    report = {"learned_blend": blend, "fusion_history": result.history}
+    metadata = {"learned_blend": blend}
+    scores, removal = result.scores, result.removal
+    if config.choose_plan and windows.pick is not None:
+        choice = _pick(context, inputs, views, result, windows)
+        chosen = choice.chosen
+        scores = fine if chosen.selection == "fine" else result.scores
+        removal = result.removal if chosen.allocation == LEARNED else views[chosen.allocation]
+        report["plan_choice"] = metadata["plan_choice"] = choice.as_dict()
+    return ImportanceResult({k: v.double() for k, v in scores.items()}, removal=removal, report=report,
+                            metadata=metadata)

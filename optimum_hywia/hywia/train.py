@@ -3,13 +3,13 @@
 Per step: fused unit scores I(u) = α_f(u)·fine(u) + α_c(u)·coarse(u); learned removal fraction per (layer, kind)
 ρ(g) = Σ β_i(g)·view_i(g), scaled by one factor to the parameter budget; soft mask
 m(u) = sigmoid((1 − ρ̂(g) − P(u)) / T), with P(u) the soft rank of u from the top of its group. Loss = calibration
-LM loss (+ KL to the dense model) + λ·(param-weighted mean mask − keep ratio)². T anneals geometrically. Windows
-held out of training pick the best step by the loss of the *hard*-pruned model.
+LM loss (+ KL to the dense model) + λ·(param-weighted mean mask − keep ratio)². T anneals geometrically. Held-out
+windows (`FusionWindows.pick`: another text than the calibration text when a tokenizer is at hand) pick the best step
+by the loss of the *hard*-pruned model.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import dataclass, field
 
@@ -19,9 +19,10 @@ from tqdm.auto import tqdm
 
 from ..importance.base import ScoringContext
 from ..importance.gradient_pass import gradient_scope, input_device
-from ..masks import UnitMasks, keep_mask
-from ..selection import GroupKey, bisect_scale, fractions_to_counts, params_budget, removable, select_kept_units
+from ..masks import UnitMasks
+from ..selection import GroupKey, bisect_scale, params_budget, removable
 from .attention import GranularityAttention
+from .plans import autocast, plan_loss
 from .views import ALLOCATION_VIEWS
 
 REFERENCE_UNITS = 256
@@ -38,11 +39,27 @@ class FusionInputs:
 
 
 @dataclass
+class FusionWindows:
+    """Training batches and the pick windows (None: no step is picked). `source`: where the pick windows come
+    from, `selection_data` (a text the statistics never saw) or `calibration_holdout` (windows held out of training
+    only, when no `selection_data` windows were given)."""
+
+    train: list[torch.Tensor]
+    pick: torch.Tensor | None
+    source: str
+
+
+@dataclass
 class FusionResult:
+    """The kept step's fused scores and removal fractions; `initial_loss` / `best_loss`: the pick windows' loss of
+    the untrained attention's plan and of the kept step's (None without pick windows)."""
+
     scores: dict[GroupKey, torch.Tensor]
     removal: dict[GroupKey, float]
     blend: dict[GroupKey, dict[str, float]]
     history: list[dict] = field(default_factory=list)
+    initial_loss: float | None = None
+    best_loss: float | None = None
 
 
 def fuse(attention: GranularityAttention, inputs: FusionInputs):
@@ -91,16 +108,6 @@ def soft_masks(context, scores, removal, temperature: float, references) -> dict
     return masks
 
 
-def hard_masks(context: ScoringContext, scores, removal) -> dict[GroupKey, torch.Tensor]:
-    config = context.config
-    fractions = {key: float(value) for key, value in removal.items()}
-    counts = fractions_to_counts(context.groups, fractions, config.pruning_ratio, config.min_units_per_layer)
-    return {
-        group.key: keep_mask(group, select_kept_units(group, scores[group.key].detach(), counts[group.key]))
-        for group in context.groups
-    }
-
-
 def _lm_loss(model, batch: torch.Tensor, dense_logits: torch.Tensor | None, kl_weight: float) -> torch.Tensor:
     output = model(input_ids=batch, labels=batch, use_cache=False)
     if dense_logits is None or kl_weight == 0:
@@ -110,32 +117,23 @@ def _lm_loss(model, batch: torch.Tensor, dense_logits: torch.Tensor | None, kl_w
     return output.loss + kl_weight * kl
 
 
-def _autocast(context: ScoringContext):
-    """torch.autocast in `config.fusion_autocast` on the model's device (a no-op context when unset)."""
-    dtype = context.config.fusion_autocast
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=input_device(context.model).type, dtype=getattr(torch, dtype))
-
-
-def _holdout_loss(model, context, scores, removal, holdout: torch.Tensor) -> float:
-    """Mean token loss of the hard-pruned model on the held-out windows, in one forward pass."""
-    masks = hard_masks(context, scores, removal)
-    with torch.no_grad(), UnitMasks(context.layers, context.groups, masks), _autocast(context):
-        return float(model(input_ids=holdout, labels=holdout, use_cache=False).loss)
-
-
-def _split_calibration(context: ScoringContext) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-    """Training batches and the held-out windows (one batch, None without): whole calibration windows, cut into
-    `fusion_seq_len`-token pieces if set."""
+def fusion_windows(context: ScoringContext) -> FusionWindows:
+    """Training batches (calibration windows cut into `fusion_seq_len`-token pieces if set) and the pick windows:
+    `context.selection` when given, else the last `fusion_holdout_samples` calibration windows, held out of training."""
     config = context.config
-    windows = torch.cat(context.calibration).to(input_device(context.model))
-    held = min(config.fusion_holdout_samples, len(windows) - 1)
-    train, holdout = windows[: len(windows) - held], windows[len(windows) - held:]
+    device = input_device(context.model)
+    windows = torch.cat(context.calibration).to(device)
+    if context.selection is not None:
+        train, pick, source = windows, context.selection.to(device), "selection_data"
+    else:
+        held = min(config.fusion_holdout_samples, len(windows) - 1)
+        train, pick, source = windows[: len(windows) - held], windows[len(windows) - held:], "calibration_holdout"
+        pick = pick if held else None
     if config.fusion_seq_len is not None and config.fusion_seq_len < windows.shape[1]:
-        train, holdout = _pieces(train, config.fusion_seq_len), _pieces(holdout, config.fusion_seq_len)
-    size = config.fusion_batch_size
-    return list(train.split(size)), holdout if held else None
+        train = _pieces(train, config.fusion_seq_len)
+        if source == "calibration_holdout" and pick is not None:
+            pick = _pieces(pick, config.fusion_seq_len)
+    return FusionWindows(list(train.split(config.fusion_batch_size)), pick, source)
 
 
 def _pieces(windows: torch.Tensor, length: int) -> torch.Tensor:
@@ -148,23 +146,26 @@ def _temperature(step: int, steps: int, start: float, end: float) -> float:
     return start * (end / start) ** (step / max(steps - 1, 1))
 
 
-def train_fusion(context: ScoringContext, inputs: FusionInputs) -> FusionResult:
-    """Learn the granularity attention on the calibration windows; return the best fused scores and allocation."""
+def train_fusion(context: ScoringContext, inputs: FusionInputs, windows: FusionWindows) -> FusionResult:
+    """Learn the granularity attention on `windows.train`; return the fused scores and allocation of the step with
+    the lowest loss on `windows.pick` (the last step without pick windows)."""
     config, model = context.config, context.model
     attention = GranularityAttention(seed=config.seed)
     optimizer = torch.optim.Adam(attention.parameters(), lr=config.fusion_lr)
-    train, holdout = _split_calibration(context)
+    train, holdout = windows.train, windows.pick
     references, keep_target = _reference_units(context), 1.0 - config.pruning_ratio
     weights = {g.key: g.num_units * g.params_per_unit for g in context.groups}
     total_weight = sum(weights.values())
     best, history = (float("inf"), copy.deepcopy(attention.state_dict()), -1), []
+    initial_loss = None
     with gradient_scope(model, []):
         for step in tqdm(range(config.fusion_steps + 1), desc="HyWIA fusion", leave=False):
             if holdout is not None and (step % config.fusion_eval_every == 0 or step == config.fusion_steps):
                 with torch.no_grad():
                     scores, removal, _, _ = fuse(attention, inputs)
-                loss = _holdout_loss(model, context, scores, removal, holdout)
+                loss = plan_loss(context, scores, removal, holdout)
                 history.append({"step": step, "holdout_loss": loss})
+                initial_loss = loss if step == 0 else initial_loss
                 if loss < best[0]:
                     best = (loss, copy.deepcopy(attention.state_dict()), step)
             if step == config.fusion_steps:
@@ -173,11 +174,11 @@ def train_fusion(context: ScoringContext, inputs: FusionInputs) -> FusionResult:
             temperature = _temperature(step, config.fusion_steps, config.temperature_start, config.temperature_end)
             dense_logits = None
             if config.kl_weight > 0:
-                with torch.no_grad(), _autocast(context):
+                with torch.no_grad(), autocast(context):
                     dense_logits = model(input_ids=batch, use_cache=False).logits
             scores, removal, _, _ = fuse(attention, inputs)
             masks = soft_masks(context, scores, removal, temperature, references)
-            with UnitMasks(context.layers, context.groups, masks), _autocast(context):
+            with UnitMasks(context.layers, context.groups, masks), autocast(context):
                 loss = _lm_loss(model, batch, dense_logits, config.kl_weight)
             kept = sum(masks[key].mean() * weights[key] for key in masks) / total_weight
             loss = loss + config.budget_penalty * (kept - keep_target) ** 2
@@ -196,4 +197,4 @@ def train_fusion(context: ScoringContext, inputs: FusionInputs) -> FusionResult:
     }
     history.append({"best_step": best[2]})
     return FusionResult({k: v.double() for k, v in scores.items()}, {k: float(v) for k, v in removal.items()},
-                        blend, history)
+                        blend, history, initial_loss, best[0] if holdout is not None else None)

@@ -22,6 +22,8 @@ class ScoringContext:
 
     `statistics` computes gradient and activation statistics on demand, once per context, so several criteria and
     allocations share one pass; `accumulate` replaces the single-process gradient pass (e.g. sharded over ranks).
+    `selection`: held-out windows [N, L] of another text (`config.selection_data`), never used for statistics or
+    training; HyWIA picks its fusion step and its plan on them (None: it holds calibration windows out instead).
 
     Example:
         >>> context = HyWIAPruner(config).scoring_context(model, calibration, None)  # doctest: +SKIP
@@ -34,6 +36,7 @@ class ScoringContext:
     config: HyWIAConfig
     calibration: list[torch.Tensor] | None = None
     accumulate: GradientAccumulator | None = field(default=None, repr=False)
+    selection: torch.Tensor | None = field(default=None, repr=False)
     statistics: CalibrationStatistics = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -50,7 +53,8 @@ class ScoringContext:
         Example:
             >>> at_half = context.sharing_statistics(dataclasses.replace(context.config, pruning_ratio=0.5))  # doctest: +SKIP
         """
-        other = ScoringContext(self.model, self.layers, self.groups, config, self.calibration, self.accumulate)
+        other = ScoringContext(self.model, self.layers, self.groups, config, self.calibration, self.accumulate,
+                               self.selection)
         other.statistics = self.statistics
         return other
 

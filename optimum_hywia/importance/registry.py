@@ -41,7 +41,7 @@ class ImportanceCriterion:
 
     def can_use_training_gradients(self, config: HyWIAConfig) -> bool:
         """True when every statistic it reads can come from summed training gradients."""
-        statistics = self.needs(config) - {Need.WINDOWS}
+        statistics = self.needs(config) - {Need.WINDOWS, Need.SELECTION}
         return bool(statistics) and statistics <= FROM_TRAINING_GRADIENTS
 
     def run(self, context: ScoringContext) -> ImportanceResult:
@@ -58,7 +58,8 @@ def register_importance(
 ) -> Callable[[Criterion], Criterion]:
     """Decorator adding a criterion `fn(context) -> ImportanceResult | {(layer, kind): scores}` under `name`.
 
-    `needs`: the statistics it reads (`Need.TAYLOR`, `Need.TAYLOR2`, `Need.ACTIVATIONS`, `Need.WINDOWS`), or a
+    `needs`: the statistics it reads (`Need.TAYLOR`, `Need.TAYLOR2`, `Need.ACTIVATIONS`, `Need.WINDOWS`,
+    `Need.SELECTION`), or a
     function of the config giving them; empty for data-free criteria. `gives_removal`: whether its result carries
     removal fractions for the `learned` allocation (or a function of the config); a declared False lets the config
     refuse `allocation="learned"` before any work is done.

@@ -1,0 +1,110 @@
+"""HyWIA's plan pick: the candidate plans (allocation × selection) scored on held-out windows, the best shipped.
+
+A plan is how many units each group loses (an allocation: the learned one or one of its views, scaled to the budget
+as the `learned` allocation does) and which ones (a selection: the fine scores or the learned blend). The candidates
+are those that won on held-out text in the project's method study on SmolLM2 (`CANDIDATE_ALLOCATIONS` ×
+`SELECTIONS`): LLM-Pruner's split, the fine-implied density, the cost-aware ranking by coarse score and coarse
+selection (even for attention only) never did, and each candidate costs one forward pass.
+Each candidate is scored by the mean LM loss of the hard-masked model on the pick windows (`selection_data`), one
+no-grad forward pass; the lowest wins, unless the learned plan is within `PICK_MARGIN` of it (then the learned plan
+ships: a difference that small is float noise, which would make the choice differ between, e.g., one process and a
+distributed run). So the fusion never ships a plan clearly worse, on those windows, than one of its own inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from ..importance.base import ScoringContext
+from ..importance.gradient_pass import input_device
+from ..importance.units import Scores
+from ..masks import UnitMasks, keep_mask
+from ..selection import GroupKey, fractions_to_counts, select_kept_units
+from .views import Removal
+
+LEARNED, BLEND = "learned", "blend"
+CANDIDATE_ALLOCATIONS = (LEARNED, "fine_units")  # the learned allocation and the cost-aware ranking by fine score
+SELECTIONS = ("fine", BLEND)
+PICK_MARGIN = 1e-3  # relative: another candidate must beat the learned plan's loss by more than this to replace it
+
+
+@dataclass(frozen=True)
+class PlanCandidate:
+    """One candidate plan and its mean LM loss on the pick windows."""
+
+    allocation: str  # "learned" or a view of `ALLOCATION_VIEWS`
+    selection: str  # one of `SELECTIONS`: "fine" or "blend"
+    loss: float
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    """Which plan HyWIA shipped and what every candidate scored.
+
+    Example:
+        >>> learned = PlanCandidate("learned", "blend", 3.2)
+        >>> choice = PlanChoice(PlanCandidate("fine_units", "fine", 3.1), (learned,), "selection_data")
+        >>> choice.as_dict()["chosen"]
+        {'allocation': 'fine_units', 'selection': 'fine', 'loss': 3.1}
+    """
+
+    chosen: PlanCandidate
+    candidates: tuple[PlanCandidate, ...]
+    windows: str  # "selection_data" (another text) or "calibration_holdout" (no tokenizer to read it)
+
+    def as_dict(self) -> dict:
+        """JSON-ready, for the summary and the pruned model's `hywia` block."""
+        return {"chosen": asdict(self.chosen), "candidates": [asdict(c) for c in self.candidates],
+                "windows": self.windows}
+
+
+def autocast(context: ScoringContext):
+    """torch.autocast in `config.fusion_autocast` on the model's device (a no-op context when unset)."""
+    dtype = context.config.fusion_autocast
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=input_device(context.model).type, dtype=getattr(torch, dtype))
+
+
+def budget_counts(context: ScoringContext, removal: Removal) -> dict[GroupKey, int]:
+    """Units removed per group when `removal` fractions are scaled to the budget (the `learned` allocation's rule)."""
+    config = context.config
+    fractions = {key: float(value) for key, value in removal.items()}
+    return fractions_to_counts(context.groups, fractions, config.pruning_ratio, config.min_units_per_layer)
+
+
+def plan_loss(context: ScoringContext, scores: Scores, removal: Removal, windows: torch.Tensor) -> float:
+    """Mean token loss of the model with the plan's removed units masked out, on `windows`, in one forward pass."""
+    counts = budget_counts(context, removal)
+    masks = {
+        group.key: keep_mask(group, select_kept_units(group, scores[group.key].detach(), counts[group.key]))
+        for group in context.groups
+    }
+    with torch.no_grad(), UnitMasks(context.layers, context.groups, masks), autocast(context):
+        return float(context.model(input_ids=windows, labels=windows, use_cache=False).loss)
+
+
+def choose_plan(
+    context: ScoringContext,
+    selections: dict[str, Scores],
+    allocations: dict[str, Removal],
+    windows: torch.Tensor,
+    source: str,
+    learned_loss: float | None = None,
+) -> PlanChoice:
+    """Score every allocation × selection on `windows` and return the choice (the learned plan unless another beats
+    it by more than `PICK_MARGIN`); `learned_loss`: the learned plan's loss when already measured on these windows."""
+    candidates = []
+    pairs = [(a, s) for a in allocations for s in selections]
+    pairs.sort(key=lambda pair: (pair != (LEARNED, BLEND)))
+    for allocation, selection in tqdm(pairs, desc="HyWIA plan pick", leave=False):
+        known = learned_loss is not None and (allocation, selection) == (LEARNED, BLEND)
+        loss = learned_loss if known else plan_loss(context, selections[selection], allocations[allocation], windows)
+        candidates.append(PlanCandidate(allocation, selection, loss))
+    best, learned = min(candidates, key=lambda candidate: candidate.loss), candidates[0]
+    chosen = learned if learned.loss <= best.loss * (1 + PICK_MARGIN) else best
+    return PlanChoice(chosen, tuple(candidates), source)
