@@ -240,7 +240,7 @@ def test_api_learned_allocation_without_hywia():
 
 def test_api_too_short_calibration_text(tmp_path):
     (tmp_path / "short.txt").write_text("Too short.")
-    with pytest.raises(CalibrationDataError, match="Use a longer text or a shorter `calibration_seq_len`"):
+    with pytest.raises(CalibrationDataError, match="Use a longer text, fewer samples or a shorter `calibration_seq_len`"):
         load_calibration_data(tmp_path / "short.txt", tiny_tokenizer(), num_samples=2, seq_len=64)
 
 
