@@ -188,6 +188,34 @@ def learned_allocation(context: ScoringContext, scores: Scores) -> dict[GroupKey
     return fractions_to_counts(context, context.cache["learned_removal"])
 
 
+UNIFORM_MLP_MULTIPLE = 8  # kept MLP widths of the `uniform` allocation: a multiple of 8 (tensor-core tiles)
+
+
+@register_allocation("uniform")
+def uniform_allocation(context: ScoringContext, scores: Scores) -> dict[GroupKey, int]:
+    """Every pruned layer keeps the same widths, so with no skipped layers the model saves as its plain architecture.
+
+    Attention: every layer loses floor(ratio · units) units (heads are few, so the ratio is never exceeded there).
+    MLP: every layer loses the same number of channels, enough to bring the removed parameters to the budget of the
+    parameter-budget allocations, the kept width rounded to a multiple of 8 (`round_to` rounds further).
+    """
+    config, min_keep = context.config, context.config.min_units_per_layer
+    counts = {
+        g.key: min(round_to_blocks(g, int(config.pruning_ratio * g.num_units)), removable(g, min_keep))
+        for g in context.groups
+        if g.kind != MLP
+    }
+    mlp = [g for g in context.groups if g.kind == MLP]
+    if mlp:
+        removed = sum(counts[g.key] * g.params_per_unit for g in context.groups if g.kind != MLP)
+        per_layer = max(round((params_budget(context.groups, config.pruning_ratio) - removed)
+                              / sum(g.params_per_unit for g in mlp)), 0)
+        for g in mlp:
+            kept = rounded_width(g.num_units - per_layer, g.num_units, UNIFORM_MLP_MULTIPLE, min_keep)
+            counts[g.key] = min(g.num_units - kept, removable(g, min_keep))
+    return counts
+
+
 def allocate(name: str, context: ScoringContext, scores: Scores) -> dict[GroupKey, int]:
     if name not in _ALLOCATIONS:
         raise ValueError(f"Unknown allocation `{name}`; available: {available_allocations()}.")
