@@ -17,7 +17,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from bench_common import command_line, machine_info, mean_and_spread, write_results
+from bench_common import add_grid_arguments, command_line, machine_info, mean_and_spread, write_results
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.data import load_calibration_data, load_model_and_tokenizer, load_text, tokenize_text
 from optimum_hywia.evaluation import perplexity
@@ -30,10 +30,7 @@ EVAL_TEXTS = ("builtin:prideprejudice", "builtin:jargon")
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="builtin:smollm2-135m")
-    parser.add_argument("--ratios", type=float, nargs="+", default=[0.2, 0.5])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--eval-windows", type=int, default=24, help="128-token windows per perplexity text")
+    add_grid_arguments(parser)
     parser.add_argument("--output-dir", type=Path, default=Path("docs/results"))
     return parser.parse_args()
 
