@@ -28,11 +28,11 @@ from optimum_hywia.data import load_model_and_tokenizer, load_text
 from optimum_hywia.evaluation import forward_flops
 from optimum_hywia.export import gguf_layout, to_gguf
 
-PROMPT_TOKENS, DECODE_TOKENS = 128, 64
 VARIANTS = [  # (name, HyWIAConfig overrides or None for dense)
     ("dense", None),
     ("20% cost_aware (deci)", dict(pruning_ratio=0.2, allocation="cost_aware")),
     ("50% cost_aware (deci)", dict(pruning_ratio=0.5, allocation="cost_aware")),
+    ("50% cost_aware, round_to=64 (deci)", dict(pruning_ratio=0.5, allocation="cost_aware", round_to=64)),
     ("50% uniform (llama)", dict(pruning_ratio=0.5, allocation="uniform", skip_first_layers=0, skip_last_layers=0)),
 ]
 
@@ -42,36 +42,39 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--dtype", default="f16", choices=["f16", "bf16", "f32", "q8_0"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--prompt-tokens", type=int, default=128)
+    parser.add_argument("--decode-tokens", type=int, default=64)
     parser.add_argument("--output-dir", type=Path, default=Path("docs/results"))
     return parser.parse_args()
 
 
-def timed_runs(path: Path, ids: list[int], threads: int, runs: int) -> tuple[float, float]:
+def timed_runs(path: Path, ids: list[int], args: argparse.Namespace) -> tuple[float, float]:
     """Median prefill and decode tokens/s over `runs` runs (one warm-up run first)."""
     import llama_cpp
 
-    llm = llama_cpp.Llama(str(path), n_threads=threads, n_threads_batch=threads, n_ctx=512, n_batch=512,
+    prompt, steps = args.prompt_tokens, args.decode_tokens
+    llm = llama_cpp.Llama(str(path), n_threads=args.threads, n_threads_batch=args.threads, n_ctx=512, n_batch=512,
                           verbose=False)
     prefill, decode = [], []
     try:
-        for _ in range(runs + 1):
+        for _ in range(args.runs + 1):
             llm.reset()
             start = time.perf_counter()
-            llm.eval(ids[:PROMPT_TOKENS])
+            llm.eval(ids[:prompt])
             middle = time.perf_counter()
-            for token in ids[PROMPT_TOKENS: PROMPT_TOKENS + DECODE_TOKENS]:
+            for token in ids[prompt: prompt + steps]:
                 llm.eval([token])
             end = time.perf_counter()
-            prefill.append(PROMPT_TOKENS / (middle - start))
-            decode.append(DECODE_TOKENS / (end - middle))
+            prefill.append(prompt / (middle - start))
+            decode.append(steps / (end - middle))
     finally:
         llm.close()
     return statistics.median(prefill[1:]), statistics.median(decode[1:])
 
 
-def ideal_flops(model) -> tuple[int, int]:
-    prefill = forward_flops(model, PROMPT_TOKENS).total
-    decode = forward_flops(model, 1, past_tokens=PROMPT_TOKENS + DECODE_TOKENS // 2).total
+def ideal_flops(model, args: argparse.Namespace) -> tuple[int, int]:
+    prefill = forward_flops(model, args.prompt_tokens).total
+    decode = forward_flops(model, 1, past_tokens=args.prompt_tokens + args.decode_tokens // 2).total
     return prefill, decode
 
 
@@ -83,8 +86,8 @@ def measure(dense, tokenizer, ids, args, folder: Path) -> list[dict]:
             config = HyWIAConfig(importance="magnitude_l1", **overrides)
             model = HyWIAPruner(config).prune(copy.deepcopy(dense))
         path = to_gguf(model, tokenizer, folder / f"{len(rows)}.gguf", dtype=args.dtype, progress=False)
-        prefill, decode = timed_runs(path, ids, args.threads, args.runs)
-        flops = ideal_flops(model)
+        prefill, decode = timed_runs(path, ids, args)
+        flops = ideal_flops(model, args)
         rows.append({"model": name, "architecture": gguf_layout(model).architecture, "params": count_parameters(model),
                      "file_mib": path.stat().st_size / 2**20, "prefill_tok_s": prefill, "decode_tok_s": decode,
                      "prefill_flops": flops[0], "decode_flops": flops[1]})
@@ -113,7 +116,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         rows = measure(dense, tokenizer, ids, args, Path(folder))
     header = (f"# llama.cpp speed of pruned SmolLM2-135M (GGUF)\n\n`{command_line()}` · {args.dtype} · "
-              f"{args.threads} threads · prefill {PROMPT_TOKENS} tokens, decode {DECODE_TOKENS} tokens · median of "
+              f"{args.threads} threads · prefill {args.prompt_tokens} tokens, decode {args.decode_tokens} tokens · median of "
               f"{args.runs} runs after a warm-up · shared machine: timings are noisy, ratios steadier · ideal = "
               "dense FLOPs / pruned FLOPs (`optimum_hywia.evaluation.forward_flops`; the LM head is not pruned).")
     write_results(args.output_dir, "gguf_speed", {"command": command_line(), "machine": machine_info(),

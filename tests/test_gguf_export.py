@@ -1,14 +1,20 @@
 """GGUF export: tiny random models (uniform and non-uniform widths, every exportable family) run in llama.cpp with
-the logits and greedy tokens of transformers; bad input gets one clear error and nothing is written."""
+the logits and greedy tokens of transformers; bad input gets one clear error and nothing is written.
+
+Random tiny models have near-ties among next tokens, so top-1 agreement is judged where transformers' choice is
+decisive and greedy tokens are checked against transformers' argmax on llama.cpp's own sequence (up to ties);
+`test_integration_gguf.py` asks the real SmolLM2 for plain top-1 agreement and identical greedy text."""
 
 import gguf
 import pytest
 import torch
 from gguf_check import (
     F32_MEAN_ABS_TOLERANCE,
+    GREEDY_TOKENS,
     MIN_TOP1_AGREEMENT,
     compare_logits,
     gguf_architecture,
+    greedy_ties_only,
     greedy_tokens,
 )
 from tiny_models import bpe_tokenizer, tiny_model
@@ -32,7 +38,9 @@ def prompt(tokenizer, length: int = 48) -> list[int]:
 
 
 def exportable_model(family: str, tokenizer, non_uniform: bool, **overrides):
-    model = tiny_model(family, seed=3, vocab_size=len(tokenizer), max_position_embeddings=256, **overrides)
+    # weights 5x larger than the default init, so attention (and a wrong rotary layout) moves the logits
+    model = tiny_model(family, seed=3, vocab_size=len(tokenizer), max_position_embeddings=256,
+                       **{"initializer_range": 0.1, **overrides})
     if not non_uniform:
         return model
     config = HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", allocation="cost_aware",
@@ -52,10 +60,10 @@ def test_f32_export_matches_transformers(family, non_uniform, tokenizer, tmp_pat
     assert gguf_architecture(path) == ("deci" if non_uniform else PLAIN[family])
     ids = prompt(tokenizer)
     agreement = compare_logits(model, path, ids)
-    assert agreement.top1 >= MIN_TOP1_AGREEMENT, agreement
+    assert agreement.decisive_share >= 0.8 and agreement.decisive_top1 >= MIN_TOP1_AGREEMENT, agreement
     assert agreement.mean_abs <= F32_MEAN_ABS_TOLERANCE, agreement
-    ours, reference = greedy_tokens(model, path, ids[:8])
-    assert ours == reference
+    ours, _ = greedy_tokens(model, path, ids[:8])
+    assert len(ours) == GREEDY_TOKENS and greedy_ties_only(model, ids[:8], ours) == []
 
 
 @pytest.mark.parametrize("dtype", ["f16", "bf16", "q8_0"])
@@ -67,7 +75,7 @@ def test_smaller_dtypes_load_and_stay_close(dtype, tokenizer, tmp_path):
     stored = {tensor.name: tensor.tensor_type.name for tensor in gguf.GGUFReader(small).tensors}
     assert stored["blk.1.attn_q.weight"] == dtype.upper() and stored["blk.1.attn_norm.weight"] == "F32"
     agreement = compare_logits(model, small, prompt(tokenizer))
-    assert agreement.mean_abs < 0.05, agreement  # tiny random weights: rounding moves logits by a few 1e-3
+    assert agreement.top1 >= 0.9 and agreement.mean_abs < 0.05, agreement
 
 
 def test_unsupported_family_is_refused_before_writing(tokenizer, tmp_path):
@@ -104,3 +112,15 @@ def test_layout_reads_widths_from_the_layers(tokenizer):
     assert [w.ffn for w in layout.layers] == [w["intermediate_size"] for w in model.config.layer_widths]
     assert [w.kv_heads for w in layout.layers] == [w["num_key_value_heads"] for w in model.config.layer_widths]
     assert not layout.uniform and layout.architecture == "deci"
+
+
+@pytest.mark.parametrize("rope", [
+    {"rope_type": "linear", "rope_theta": 10000.0, "factor": 4.0},
+    {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+     "original_max_position_embeddings": 16},
+], ids=["linear", "llama3"])
+def test_rope_scaling_is_reproduced(rope, tokenizer, tmp_path):
+    model = exportable_model("llama_gqa", tokenizer, non_uniform=True, rope_parameters=rope)
+    path = to_gguf(model, tokenizer, tmp_path / "model.gguf", dtype="f32", progress=False)
+    agreement = compare_logits(model, path, prompt(tokenizer))
+    assert agreement.decisive_top1 >= MIN_TOP1_AGREEMENT and agreement.mean_abs <= F32_MEAN_ABS_TOLERANCE, agreement
