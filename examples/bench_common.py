@@ -71,6 +71,15 @@ def write_results(output_dir: Path, stem: str, payload: dict, table: str) -> Non
     (output_dir / f"{stem}.md").write_text(table + "\n")
 
 
+def add_grid_arguments(parser) -> None:
+    """The options every quality grid takes: model, ratios, seeds, perplexity windows."""
+    parser.add_argument("--model", default="builtin:smollm2-135m",
+                        help="a builtin (builtin:smollm2-135m, builtin:gemma3-270m), Hub id or local folder")
+    parser.add_argument("--ratios", type=float, nargs="+", default=[0.2, 0.5])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--eval-windows", type=int, default=24, help="128-token windows per perplexity text")
+
+
 def command_line() -> str:
     return "python " + " ".join(sys.argv)
 

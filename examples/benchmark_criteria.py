@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from bench_common import command_line, machine_info, mean_and_spread, measured, write_results
+from bench_common import add_grid_arguments, command_line, machine_info, mean_and_spread, measured, write_results
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.data import load_calibration_data, load_model_and_tokenizer, load_text, tokenize_text
 from optimum_hywia.evaluation import perplexity
@@ -54,11 +54,7 @@ EVAL_TEXTS = {"heldout": ("builtin:prideprejudice", "builtin:jargon"),
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="a builtin (builtin:smollm2-135m, builtin:gemma3-270m), Hub id or local folder")
-    parser.add_argument("--ratios", type=float, nargs="+", default=[0.2, 0.5])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--eval-windows", type=int, default=24, help="128-token windows per perplexity text")
+    add_grid_arguments(parser)
     parser.add_argument("--calibration-data", default=None, help="default: HyWIAConfig's")
     parser.add_argument("--only", nargs="*", default=None, help="criteria to run (names from the grid)")
     parser.add_argument("--validation", action="store_true", help="evaluate on the validation texts")

@@ -11,7 +11,8 @@ half a multiple of channels per layer (more where a clamp applies). The budget m
 What `pruning_ratio` means depends on the allocation (`PARAMETER_BUDGET`):
 - `layer`, `global`, `llm_pruner`: a fraction of the *units* of each kind;
 - `cost_aware`, `params_global`, `fine_implied`, `learned`: a fraction of the *parameters* held by the prunable units,
-  attention and MLP competing for it.
+  attention and MLP competing for it;
+- `uniform`: the same parameter budget, spent identically in every pruned layer (plain-architecture serving).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 
-from .architectures import UnitGroup
+from .architectures import MLP, UnitGroup
 from .hywia.views import cost_aware_counts, llm_pruner_counts
 from .importance.base import ScoringContext
 from .importance.gradients import fine_grained_densities
@@ -30,8 +31,12 @@ from .selection import (
     GroupKey,
     fractions_to_counts,
     nested_kept_units,
+    params_budget,
     params_ranking,
+    removable,
     round_mlp_counts,
+    round_to_blocks,
+    rounded_width,
     same_ratio_counts,
     select_kept_units,
     units_ranking,
@@ -39,7 +44,7 @@ from .selection import (
 
 Removal = dict[GroupKey, float]
 Allocation = Callable[[ScoringContext, Scores, "Removal | None"], dict[GroupKey, int]]
-PARAMETER_BUDGET = ("cost_aware", "params_global", "fine_implied", "learned")
+PARAMETER_BUDGET = ("cost_aware", "params_global", "fine_implied", "learned", "uniform")
 
 
 def register_allocation(name: str) -> Callable[[Allocation], Allocation]:
@@ -126,6 +131,34 @@ def learned_allocation(context: ScoringContext, scores: Scores, removal: Removal
     if removal is None:
         raise ValueError("The `learned` allocation needs `importance='hywia'` with `fusion='attention'`.")
     return _fractions_to_counts(context, removal)
+
+
+UNIFORM_MLP_MULTIPLE = 8  # kept MLP widths of the `uniform` allocation: a multiple of 8 (tensor-core tiles)
+
+
+@register_allocation("uniform")
+def uniform_allocation(context: ScoringContext, scores: Scores, removal: Removal | None = None) -> dict[GroupKey, int]:
+    """Every pruned layer keeps the same widths, so with no skipped layers the model saves as its plain architecture.
+
+    Attention: every layer loses floor(ratio · units) units (heads are few, so the ratio is never exceeded there).
+    MLP: every layer loses the same number of channels, enough to bring the removed parameters to the budget of the
+    parameter-budget allocations, the kept width rounded to a multiple of 8 (`round_to` rounds further).
+    """
+    config, min_keep = context.config, context.config.min_units_per_layer
+    counts = {
+        g.key: min(round_to_blocks(g, int(config.pruning_ratio * g.num_units)), removable(g, min_keep))
+        for g in context.groups
+        if g.kind != MLP
+    }
+    mlp = [g for g in context.groups if g.kind == MLP]
+    if mlp:
+        removed = sum(counts[g.key] * g.params_per_unit for g in context.groups if g.kind != MLP)
+        per_layer = max(round((params_budget(context.groups, config.pruning_ratio) - removed)
+                              / sum(g.params_per_unit for g in mlp)), 0)
+        for g in mlp:
+            kept = rounded_width(g.num_units - per_layer, g.num_units, UNIFORM_MLP_MULTIPLE, min_keep)
+            counts[g.key] = min(g.num_units - kept, removable(g, min_keep))
+    return counts
 
 
 def allocate(name: str, context: ScoringContext, scores: Scores, removal: Removal | None = None) -> dict[GroupKey, int]:

@@ -159,3 +159,21 @@ def masked_reference(dense, config, calibration_data=None):
             removed = ~torch.isin(member.unit_of, plan[group.key]) & (member.unit_of >= 0)
             layers[group.layer].get_submodule(member.path).weight[:, removed] = 0
     return reference
+
+
+def bpe_tokenizer(vocab_size: int = 320):
+    """A GPT-2 style byte-level BPE tokenizer with merges and an end-of-text token, trained offline on a few
+    sentences of the shipped calibration text (what llama.cpp's `gpt2` tokenizer model needs)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from optimum_hywia.data.calibration import load_text
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    backend.train_from_iterator([load_text("builtin:prideprejudice")[:20000]], trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>", bos_token="<|endoftext|>")

@@ -7,6 +7,7 @@ import sys
 
 from ..errors import HyWIAError
 from .evaluate import add_eval_arguments, run_eval
+from .export import add_export_arguments, add_serve_check_arguments, run_export, run_serve_check
 from .prune import add_prune_arguments, run_prune
 from .push import add_push_arguments, run_push
 
@@ -14,6 +15,10 @@ SUBCOMMANDS = {
     "prune": ("Prune a causal LM with HyWIA and save it.", add_prune_arguments, run_prune),
     "eval": ("Evaluate a model: zero-shot accuracy (lm-eval) and perplexity.", add_eval_arguments, run_eval),
     "push": ("Push a saved pruned model with its model card to the Hugging Face Hub.", add_push_arguments, run_push),
+    "export": ("Export a saved model to GGUF for llama.cpp (per-layer widths included).", add_export_arguments,
+               run_export),
+    "serve-check": ("Which runtimes can run a saved model, and the command for each.", add_serve_check_arguments,
+                    run_serve_check),
 }
 
 

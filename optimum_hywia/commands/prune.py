@@ -71,6 +71,7 @@ def run_prune(args: argparse.Namespace) -> dict:
 
     from ..configuration import HyWIAConfig
     from ..data import load_model_and_tokenizer
+    from ..export.runtimes import report_table, serving_report
     from ..pruner import HyWIAPruner, count_parameters
 
     base = HyWIAConfig.from_pretrained(args.config) if args.config else None
@@ -108,5 +109,6 @@ def run_prune(args: argparse.Namespace) -> dict:
         overwrite=args.overwrite,
     )
     print(f"\n{table}\n\nSaved to {Path(args.output).resolve()}")
+    print(f"\nWhere it runs (`hywia serve-check --model {args.output}`):\n{report_table(serving_report(args.output))}")
     push_after_save(args)
     return results
