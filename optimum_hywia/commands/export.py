@@ -23,13 +23,16 @@ def run_export(args: argparse.Namespace) -> Path:
     """Run the export command; returns the path written."""
     import torch
 
-    from ..data import load_model_and_tokenizer
+    from ..data import load_model_and_tokenizer, resolve_model_path
+    from ..data.checkpoint import load_model_config
     from ..export import to_gguf
     from ..export.gguf import check_output_path
+    from ..export.layout import check_exportable_config
 
     output = Path(args.output)
     try:
         check_output_path(output, args.overwrite)  # before the model is loaded: bad input costs nothing
+        check_exportable_config(load_model_config(args.model, resolve_model_path(args.model)))
         model, tokenizer = load_model_and_tokenizer(args.model, dtype=torch.float32)
         path = to_gguf(model, tokenizer, output, dtype=args.dtype, overwrite=args.overwrite)
     except FileExistsError as error:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import HyWIAError
 from ..modeling.convert import base_model_type
 
 # transformers model_type -> the GGUF architecture llama.cpp's converter writes for uniform widths
@@ -27,7 +28,7 @@ PER_LAYER_ARCHITECTURE = "deci"
 INTERLEAVED_ROPE_ARCHITECTURES = ("llama", "deci")
 
 
-class UnsupportedExportError(ValueError):
+class UnsupportedExportError(HyWIAError, ValueError):
     """The model's family (or one of its settings) cannot be written as a GGUF llama.cpp runs identically."""
 
 
@@ -65,7 +66,12 @@ def model_family(model: nn.Module) -> str:
 
 def check_exportable(model: nn.Module) -> str:
     """The model's family, or UnsupportedExportError naming it and the families GGUF export supports."""
-    family = model_family(model)
+    return check_exportable_config(model.config)
+
+
+def check_exportable_config(config) -> str:
+    """`check_exportable` from a model's config alone, before its weights are loaded."""
+    family = base_model_type(config)
     if family not in PLAIN_ARCHITECTURES:
         raise UnsupportedExportError(
             f"GGUF export does not support the `{family}` family; supported: {sorted(PLAIN_ARCHITECTURES)}."
