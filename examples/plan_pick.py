@@ -3,8 +3,8 @@ with the plan HyWIA picked on its held-out windows and the fusion's pick-window 
 
     python examples/plan_pick.py --ratio 0.5 --seed 0 --eval-windows 24 --threads 1
 
-Writes docs/results/plan_pick.{json,md} (`--name` for another stem). The ratio of wall times is the result; absolute times depend on the load of
-the machine. Perplexity: the first `--eval-windows` non-overlapping 128-token windows of Pride and Prejudice (in
+Writes docs/results/plan_pick.{json,md} (`--name` for another stem). The ratio of wall times is the result;
+absolute times depend on the load of the machine. Perplexity: the first `--eval-windows` non-overlapping 128-token windows of Pride and Prejudice (in
 domain) and of the held-out Jargon File slice (out of domain).
 """
 
