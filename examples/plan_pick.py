@@ -3,8 +3,8 @@ with the plan HyWIA picked on its held-out windows and the fusion's pick-window 
 
     python examples/plan_pick.py --ratio 0.5 --seed 0 --eval-windows 24 --threads 1
 
-Writes docs/results/plan_pick.{json,md}. The ratio of wall times is the result; absolute times depend on the load of
-the machine. Perplexity: the first `--eval-windows` non-overlapping 128-token windows of Pride and Prejudice (in
+Writes docs/results/plan_pick.{json,md} (`--name` for another stem). The ratio of wall times is the result;
+absolute times depend on the load of the machine. Perplexity: the first `--eval-windows` non-overlapping 128-token windows of Pride and Prejudice (in
 domain) and of the held-out Jargon File slice (out of domain).
 """
 
@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--eval-windows", type=int, default=24)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--output-dir", type=Path, default=Path(__file__).parent.parent / "docs" / "results")
+    parser.add_argument("--name", default="plan_pick", help="file stem of the results")
     options = parser.parse_args()
     if options.threads:
         torch.set_num_threads(options.threads)
@@ -86,7 +87,7 @@ def main() -> None:
     payload = {"command": command_line(), "model": options.model, "ratio": options.ratio, "seed": options.seed,
                "eval_windows": options.eval_windows, "machine": machine_info(),
                "wall_time_ratio": rows[1]["wall_s"] / rows[0]["wall_s"], "rows": rows}
-    write_results(options.output_dir, "plan_pick", payload, f"Command: `{command_line()}`\n\n" + rendered)
+    write_results(options.output_dir, options.name, payload, f"Command: `{command_line()}`\n\n" + rendered)
 
 
 if __name__ == "__main__":
