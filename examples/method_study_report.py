@@ -218,6 +218,9 @@ def report(rows: list[dict], output_dir: Path, name: str, payload: dict) -> None
               "evaluation text.", "", *pick_table(runs, "mix8"), "",
               "### Which pick windows", "", *pick_set_sensitivity(runs), "",
               "## C. Wall time relative to element1", "", *cost_table(timings, plans)]
+    notes = output_dir / f"{name}_notes.md"  # hand-written reading of these tables, kept beside them
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
     text = "\n".join(lines) + "\n"
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / f"{name}.md").write_text(text)
