@@ -161,3 +161,15 @@ def test_fusion_autocast_runs_the_model_in_half_precision(make_tiny_model):
     assert all(p.dtype == torch.float32 for p in model.parameters())
     with pytest.raises(ValueError, match="fusion_autocast"):
         HyWIAConfig(fusion_autocast="float64")
+
+
+def test_the_attention_starts_on_the_given_view_and_granularity():
+    query, fine, coarse = position_features(1, 4, "mlp"), torch.rand(6), torch.rand(6)
+    views = torch.tensor([0.5, 0.3, 0.7, 0.2])
+    for view in ALLOCATION_VIEWS:
+        for granularity, column in (("fine", 0), ("coarse", 1)):
+            attention = GranularityAttention(seed=0, initial_view=view, initial_granularity=granularity)
+            beta = attention.allocation_weights(query, views)
+            alpha = attention.unit_weights(query, fine, coarse)
+            assert int(beta.argmax()) == ALLOCATION_VIEWS.index(view) and beta.max() > 0.7
+            assert (alpha[:, column] > 0.7).all()

@@ -52,7 +52,13 @@ def test_the_shipped_plan_is_the_best_candidate_and_scores_what_was_cut(make_tin
     choice = result.metadata["plan_choice"]
     candidates = choice["candidates"]
     assert {(c["allocation"], c["selection"]) for c in candidates} == {
-        (a, s) for a in ("learned", "fine_units") for s in ("fine", "blend")}
+        (a, s) for a in ("learned", "uniform", "fine_weights", "fine_units", "coarse_units")
+        for s in ("fine", "coarse", "blend")}
+    start = result.metadata["fusion_start"]
+    untrained = [c for c in candidates if c["allocation"] != "learned" and c["selection"] != "blend"]
+    assert (start["view"], start["granularity"]) == min(
+        ((c["allocation"], c["selection"]) for c in untrained), key=lambda pair: next(
+            c["loss"] for c in untrained if (c["allocation"], c["selection"]) == pair))
     best = min(c["loss"] for c in candidates)
     learned = next(c for c in candidates if (c["allocation"], c["selection"]) == ("learned", "blend"))
     assert choice["chosen"]["loss"] == best or (choice["chosen"] == learned and learned["loss"] <= best * (1 + 1e-3))

@@ -2,20 +2,23 @@
 
 With `fusion="attention"` the criterion also learns how much each (layer, kind) loses: its `ImportanceResult`
 carries that `removal`, which the `learned` allocation scales to the budget, and the learned blend in `report`.
-With `choose_plan` (default), the plan shipped is the best on held-out windows of the candidate allocations (learned,
-cost-aware by fine score) × selections (fine, learned blend): `plans.choose_plan`, recorded as `plan_choice`. Under
-an `allocation` other than `learned`, only the chosen selection (the scores) applies.
+With `choose_plan` (default) the pick windows (`selection_data`) first score every view × granularity (fine,
+coarse); the fusion starts from the best of them (`FusionStart`), and the plan shipped is the best on the same windows
+of every allocation (learned and each view) × selection (fine, coarse, learned blend): `plans.choose_plan`, recorded
+as `plan_choice`. Under an `allocation` other than `learned`, only the chosen selection (the scores) applies.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 from ..importance.base import ImportanceResult, ScoringContext
 from ..importance.registry import register_importance
 from ..importance.statistics import Need
 from .attention import position_features
-from .plans import BLEND, CANDIDATE_ALLOCATIONS, LEARNED, PlanChoice, choose_plan
+from .plans import BLEND, CANDIDATE_ALLOCATIONS, LEARNED, PlanCandidate, PlanChoice, choose_plan, score_plans
 from .scores import granularity_scores, normalise
-from .train import FusionInputs, FusionResult, FusionWindows, fusion_windows, train_fusion
+from .train import FusionInputs, FusionResult, FusionStart, FusionWindows, fusion_windows, train_fusion
 from .views import Removal, removal_views, view_fractions
 
 
@@ -26,11 +29,18 @@ def hywia_needs(config) -> set[Need]:
     return {taylor, Need.WINDOWS, Need.SELECTION} if config.fusion == "attention" else {taylor}
 
 
+def _score_views(context: ScoringContext, inputs: FusionInputs, views: dict[str, Removal],
+                 windows: FusionWindows) -> list[PlanCandidate]:
+    """Every view × granularity on the pick windows: the plans that need no training."""
+    return score_plans(context, {"fine": inputs.fine, "coarse": inputs.coarse}, views, windows.pick)
+
+
 def _pick(context: ScoringContext, inputs: FusionInputs, views: dict[str, Removal], result: FusionResult,
-          windows: FusionWindows) -> PlanChoice:
-    selections = {"fine": inputs.fine, BLEND: result.scores}
+          windows: FusionWindows, untrained: list[PlanCandidate]) -> PlanChoice:
+    selections = {"fine": inputs.fine, "coarse": inputs.coarse, BLEND: result.scores}
     allocations = {name: result.removal if name == LEARNED else views[name] for name in CANDIDATE_ALLOCATIONS}
-    return choose_plan(context, selections, allocations, windows.pick, windows.source, result.best_loss)
+    known = {(c.allocation, c.selection): c.loss for c in untrained}
+    return choose_plan(context, selections, allocations, windows.pick, windows.source, result.best_loss, known)
 
 
 @register_importance("hywia", needs=hywia_needs, gives_removal=lambda config: config.fusion == "attention")
@@ -53,16 +63,23 @@ def hywia(context: ScoringContext) -> ImportanceResult:
         queries={g.key: position_features(g.layer, num_layers, g.kind) for g in context.groups},
     )
     windows = fusion_windows(context)
-    result = train_fusion(context, inputs, windows)
+    picking = config.choose_plan and windows.pick is not None
+    untrained = _score_views(context, inputs, views, windows) if picking else []
+    start = FusionStart()
+    if untrained:
+        best = min(untrained, key=lambda candidate: candidate.loss)
+        start = FusionStart(best.allocation, best.selection)
+    result = train_fusion(context, inputs, windows, start)
     blend = {f"{layer}.{kind}": values for (layer, kind), values in result.blend.items()}
     report = {"learned_blend": blend, "fusion_history": result.history}
     metadata = {"learned_blend": blend}
     scores, removal = result.scores, result.removal
-    if config.choose_plan and windows.pick is not None:
-        choice = _pick(context, inputs, views, result, windows)
+    if picking:
+        choice = _pick(context, inputs, views, result, windows, untrained)
         chosen = choice.chosen
-        scores = fine if chosen.selection == "fine" else result.scores
+        scores = {"fine": fine, "coarse": coarse_normalised, BLEND: result.scores}[chosen.selection]
         removal = result.removal if chosen.allocation == LEARNED else views[chosen.allocation]
         report["plan_choice"] = metadata["plan_choice"] = choice.as_dict()
+        report["fusion_start"] = metadata["fusion_start"] = asdict(start)
     return ImportanceResult({k: v.double() for k, v in scores.items()}, removal=removal, report=report,
                             metadata=metadata)

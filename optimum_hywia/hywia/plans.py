@@ -2,9 +2,10 @@
 
 A plan is how many units each group loses (an allocation: the learned one or one of its views, scaled to the budget
 as the `learned` allocation does) and which ones (a selection: the fine scores or the learned blend). The candidates
-are those that won on held-out text in the project's method study on SmolLM2 (`CANDIDATE_ALLOCATIONS` ×
-`SELECTIONS`): LLM-Pruner's split, the fine-implied density, the cost-aware ranking by coarse score and coarse
-selection (even for attention only) never did, and each candidate costs one forward pass.
+are every allocation HyWIA weighs (`CANDIDATE_ALLOCATIONS`: the learned one and each of its views) × every
+selection (`SELECTIONS`: fine, coarse, the learned blend). Which view and granularity win depends on the model: on
+SmolLM2 the cost-aware ranking by fine score with element-wise selection, on Gemma 3 270M the coarse ones
+(`docs/results/`); each candidate costs one no-grad forward pass on the pick windows.
 Each candidate is scored by the mean LM loss of the hard-masked model on the pick windows (`selection_data`), one
 no-grad forward pass; the lowest wins, unless the learned plan is within `PICK_MARGIN` of it (then the learned plan
 ships: a difference that small is float noise, which would make the choice differ between, e.g., one process and a
@@ -24,11 +25,12 @@ from ..importance.gradient_pass import input_device
 from ..importance.units import Scores
 from ..masks import UnitMasks, keep_mask
 from ..selection import GroupKey, fractions_to_counts, select_kept_units
-from .views import Removal
+from .views import ALLOCATION_VIEWS, Removal
 
 LEARNED, BLEND = "learned", "blend"
-CANDIDATE_ALLOCATIONS = (LEARNED, "fine_units")  # the learned allocation and the cost-aware ranking by fine score
-SELECTIONS = ("fine", BLEND)
+CANDIDATE_ALLOCATIONS = (LEARNED, *ALLOCATION_VIEWS)
+GRANULARITIES = ("fine", "coarse")  # the selections that need no training: the fusion's possible starts
+SELECTIONS = (*GRANULARITIES, BLEND)
 PICK_MARGIN = 1e-3  # relative: another candidate must beat the learned plan's loss by more than this to replace it
 
 
@@ -37,7 +39,7 @@ class PlanCandidate:
     """One candidate plan and its mean LM loss on the pick windows."""
 
     allocation: str  # "learned" or a view of `ALLOCATION_VIEWS`
-    selection: str  # one of `SELECTIONS`: "fine" or "blend"
+    selection: str  # one of `SELECTIONS`: "fine", "coarse" or "blend"
     loss: float
 
 
@@ -88,6 +90,20 @@ def plan_loss(context: ScoringContext, scores: Scores, removal: Removal, windows
         return float(context.model(input_ids=windows, labels=windows, use_cache=False).loss)
 
 
+def score_plans(context: ScoringContext, selections: dict[str, Scores], allocations: dict[str, Removal],
+                windows: torch.Tensor, known: dict[tuple[str, str], float] | None = None) -> list[PlanCandidate]:
+    """Every allocation × selection scored on `windows` (pairs in `known` are not measured again)."""
+    known = known or {}
+    pairs = [(a, s) for a in allocations for s in selections]
+    candidates = []
+    for allocation, selection in tqdm(pairs, desc="HyWIA plan pick", leave=False):
+        loss = known.get((allocation, selection))
+        if loss is None:
+            loss = plan_loss(context, selections[selection], allocations[allocation], windows)
+        candidates.append(PlanCandidate(allocation, selection, loss))
+    return candidates
+
+
 def choose_plan(
     context: ScoringContext,
     selections: dict[str, Scores],
@@ -95,16 +111,16 @@ def choose_plan(
     windows: torch.Tensor,
     source: str,
     learned_loss: float | None = None,
+    known: dict[tuple[str, str], float] | None = None,
 ) -> PlanChoice:
     """Score every allocation × selection on `windows` and return the choice (the learned plan unless another beats
-    it by more than `PICK_MARGIN`); `learned_loss`: the learned plan's loss when already measured on these windows."""
-    candidates = []
-    pairs = [(a, s) for a in allocations for s in selections]
-    pairs.sort(key=lambda pair: (pair != (LEARNED, BLEND)))
-    for allocation, selection in tqdm(pairs, desc="HyWIA plan pick", leave=False):
-        known = learned_loss is not None and (allocation, selection) == (LEARNED, BLEND)
-        loss = learned_loss if known else plan_loss(context, selections[selection], allocations[allocation], windows)
-        candidates.append(PlanCandidate(allocation, selection, loss))
+    it by more than `PICK_MARGIN`); `learned_loss`: the learned plan's loss when already measured on these windows,
+    `known`: other candidates' losses already measured on them."""
+    known = dict(known or {})
+    if learned_loss is not None:
+        known[(LEARNED, BLEND)] = learned_loss
+    candidates = score_plans(context, selections, allocations, windows, known)
+    candidates.sort(key=lambda candidate: (candidate.allocation, candidate.selection) != (LEARNED, BLEND))
     best, learned = min(candidates, key=lambda candidate: candidate.loss), candidates[0]
     chosen = learned if learned.loss <= best.loss * (1 + PICK_MARGIN) else best
     return PlanChoice(chosen, tuple(candidates), source)

@@ -23,7 +23,7 @@ from ..masks import UnitMasks
 from ..selection import GroupKey, bisect_scale, params_budget, removable
 from .attention import GranularityAttention
 from .plans import autocast, plan_loss
-from .views import ALLOCATION_VIEWS
+from .views import ALLOCATION_VIEWS, INITIAL_VIEW
 
 REFERENCE_UNITS = 256
 
@@ -47,6 +47,14 @@ class FusionWindows:
     train: list[torch.Tensor]
     pick: torch.Tensor | None
     source: str
+
+
+@dataclass(frozen=True)
+class FusionStart:
+    """Where the attention starts: β on `view`, α on `granularity` (None: no preference between fine and coarse)."""
+
+    view: str = INITIAL_VIEW
+    granularity: str | None = None
 
 
 @dataclass
@@ -146,11 +154,12 @@ def _temperature(step: int, steps: int, start: float, end: float) -> float:
     return start * (end / start) ** (step / max(steps - 1, 1))
 
 
-def train_fusion(context: ScoringContext, inputs: FusionInputs, windows: FusionWindows) -> FusionResult:
-    """Learn the granularity attention on `windows.train`; return the fused scores and allocation of the step with
-    the lowest loss on `windows.pick` (the last step without pick windows)."""
+def train_fusion(context: ScoringContext, inputs: FusionInputs, windows: FusionWindows,
+                 start: FusionStart = FusionStart()) -> FusionResult:
+    """Learn the granularity attention from `start` on `windows.train`; return the fused scores and allocation of
+    the step with the lowest loss on `windows.pick` (the last step without pick windows)."""
     config, model = context.config, context.model
-    attention = GranularityAttention(seed=config.seed)
+    attention = GranularityAttention(seed=config.seed, initial_view=start.view, initial_granularity=start.granularity)
     optimizer = torch.optim.Adam(attention.parameters(), lr=config.fusion_lr)
     train, holdout = windows.train, windows.pick
     references, keep_target = _reference_units(context), 1.0 - config.pruning_ratio
