@@ -170,10 +170,13 @@ def bar_check(table: list[dict], eval_names: list[str]) -> str:
         ours = next((e for e in at if (e["criterion"], e["allocation"]) == ("hywia", "learned")), None)
         if ours is None:
             continue
+        splits = [e for e in at if e["allocation"] == "llm_pruner" and e["criterion"] != "hywia"]
+        singles = [e for e in at if e["criterion"] in SINGLE_GRANULARITY]
+        if not (splits and singles):  # a run of hywia alone has nothing to compare with
+            continue
         for name in eval_names:
-            split = min((e for e in at if e["allocation"] == "llm_pruner" and e["criterion"] != "hywia"),
-                        key=lambda e: e[name][0])
-            single = min((e for e in at if e["criterion"] in SINGLE_GRANULARITY), key=lambda e: e[name][0])
+            split = min(splits, key=lambda e: e[name][0])
+            single = min(singles, key=lambda e: e[name][0])
             value = ours[name][0]
             lines.append(
                 f"| {ratio} | {name} | {value:.2f} | {split['criterion']}: {split[name][0]:.2f} | "

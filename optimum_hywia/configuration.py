@@ -155,13 +155,17 @@ class HyWIAConfig:
                   "Jargon File slice kept apart from the calibration and evaluation texts)."},
     )
     selection_samples: int = field(
-        default=4, metadata={"help": "hywia: windows of `calibration_seq_len` tokens drawn from `selection_data`."}
+        default=16,
+        metadata={"help": "hywia: windows drawn from `selection_data`, of `fusion_seq_len` tokens (at most "
+                  "`calibration_seq_len`). Fewer make the pick noisy: with 4 windows of 128 tokens it shipped plans "
+                  "worse on held-out text than the best candidate."},
     )
     choose_plan: bool = field(
         default=True,
-        metadata={"help": "hywia: after training, score the candidate plans (allocation: learned or cost-aware by fine "
-                  "score; selection: fine or the learned blend) on the selection windows and ship the best (False: "
-                  "ship the learned plan)."},
+        metadata={"help": "hywia: start the fusion from the best untrained plan and, after training, score the "
+                  "candidate plans (allocation: learned or cost-aware by fine or by coarse score; selection: fine, "
+                  "coarse or the learned blend) on the selection windows and ship the best (False: neither; ship "
+                  "the learned plan)."},
     )
     fusion_eval_every: int = field(
         default=8, metadata={"help": "Steps between held-out evaluations (the first and last step are always judged)."}

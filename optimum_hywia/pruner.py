@@ -149,11 +149,11 @@ class HyWIAPruner:
         return self.context(model, groups, calibration, accumulate, selection)
 
     def selection_windows(self, tokenizer: Any) -> torch.Tensor:
-        """`selection_samples` windows of `config.selection_data` (a text apart from the calibration text)."""
+        """`selection_samples` windows of `config.selection_data` (a text apart from the calibration text), as long
+        as the fusion's training windows (`fusion_seq_len`, at most `calibration_seq_len`)."""
         config = self.config
-        return load_calibration_data(
-            config.selection_data, tokenizer, config.selection_samples, config.calibration_seq_len, config.seed
-        )
+        length = min(config.fusion_seq_len or config.calibration_seq_len, config.calibration_seq_len)
+        return load_calibration_data(config.selection_data, tokenizer, config.selection_samples, length, config.seed)
 
     def context(
         self,

@@ -52,7 +52,7 @@ def test_the_shipped_plan_is_the_best_candidate_and_scores_what_was_cut(make_tin
     choice = result.metadata["plan_choice"]
     candidates = choice["candidates"]
     assert {(c["allocation"], c["selection"]) for c in candidates} == {
-        (a, s) for a in ("learned", "uniform", "fine_weights", "fine_units", "coarse_units")
+        (a, s) for a in ("learned", "fine_units", "coarse_units")
         for s in ("fine", "coarse", "blend")}
     start = result.metadata["fusion_start"]
     untrained = [c for c in candidates if c["allocation"] != "learned" and c["selection"] != "blend"]

@@ -2,10 +2,10 @@
 
 With `fusion="attention"` the criterion also learns how much each (layer, kind) loses: its `ImportanceResult`
 carries that `removal`, which the `learned` allocation scales to the budget, and the learned blend in `report`.
-With `choose_plan` (default) the pick windows (`selection_data`) first score every view × granularity (fine,
-coarse); the fusion starts from the best of them (`FusionStart`), and the plan shipped is the best on the same windows
-of every allocation (learned and each view) × selection (fine, coarse, learned blend): `plans.choose_plan`, recorded
-as `plan_choice`. Under an `allocation` other than `learned`, only the chosen selection (the scores) applies.
+With `choose_plan` (default) the pick windows (`selection_data`) first score each candidate view (`PICK_VIEWS`) ×
+granularity (fine, coarse); the fusion starts from the best of them (`FusionStart`), and the plan shipped is the best
+on the same windows of every allocation (learned, the candidate views) × selection (fine, coarse, learned blend):
+`plans.choose_plan`, recorded as `plan_choice`. Under an `allocation` other than `learned`, only the chosen selection (the scores) applies.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ..importance.base import ImportanceResult, ScoringContext
 from ..importance.registry import register_importance
 from ..importance.statistics import Need
 from .attention import position_features
-from .plans import BLEND, CANDIDATE_ALLOCATIONS, LEARNED, PlanCandidate, PlanChoice, choose_plan, score_plans
+from .plans import BLEND, CANDIDATE_ALLOCATIONS, LEARNED, PICK_VIEWS, PlanCandidate, PlanChoice, choose_plan, score_plans
 from .scores import granularity_scores, normalise
 from .train import FusionInputs, FusionResult, FusionStart, FusionWindows, fusion_windows, train_fusion
 from .views import Removal, removal_views, view_fractions
@@ -31,8 +31,9 @@ def hywia_needs(config) -> set[Need]:
 
 def _score_views(context: ScoringContext, inputs: FusionInputs, views: dict[str, Removal],
                  windows: FusionWindows) -> list[PlanCandidate]:
-    """Every view × granularity on the pick windows: the plans that need no training."""
-    return score_plans(context, {"fine": inputs.fine, "coarse": inputs.coarse}, views, windows.pick)
+    """Every candidate view × granularity on the pick windows: the plans that need no training."""
+    candidates = {name: views[name] for name in PICK_VIEWS}
+    return score_plans(context, {"fine": inputs.fine, "coarse": inputs.coarse}, candidates, windows.pick)
 
 
 def _pick(context: ScoringContext, inputs: FusionInputs, views: dict[str, Removal], result: FusionResult,

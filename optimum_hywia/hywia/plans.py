@@ -2,9 +2,10 @@
 
 A plan is how many units each group loses (an allocation: the learned one or one of its views, scaled to the budget
 as the `learned` allocation does) and which ones (a selection: the fine scores or the learned blend). The candidates
-are every allocation HyWIA weighs (`CANDIDATE_ALLOCATIONS`: the learned one and each of its views) × every
-selection (`SELECTIONS`: fine, coarse, the learned blend). Which view and granularity win depends on the model: on
-SmolLM2 the cost-aware ranking by fine score with element-wise selection, on Gemma 3 270M the coarse ones
+are the learned allocation and the views that won somewhere (`CANDIDATE_ALLOCATIONS`: the cost-aware rankings by
+fine and by coarse score; LLM-Pruner's split and the fine-implied density never won the pick on SmolLM2 or Gemma 3
+270M) × every selection (`SELECTIONS`: fine, coarse, the learned blend). Which wins depends on the model: on SmolLM2
+mostly the cost-aware ranking by fine score with element-wise selection, on Gemma 3 270M the coarse ones
 (`docs/results/`); each candidate costs one no-grad forward pass on the pick windows.
 Each candidate is scored by the mean LM loss of the hard-masked model on the pick windows (`selection_data`), one
 no-grad forward pass; the lowest wins, unless the learned plan is within `PICK_MARGIN` of it (then the learned plan
@@ -25,10 +26,11 @@ from ..importance.gradient_pass import input_device
 from ..importance.units import Scores
 from ..masks import UnitMasks, keep_mask
 from ..selection import GroupKey, fractions_to_counts, select_kept_units
-from .views import ALLOCATION_VIEWS, Removal
+from .views import Removal
 
 LEARNED, BLEND = "learned", "blend"
-CANDIDATE_ALLOCATIONS = (LEARNED, *ALLOCATION_VIEWS)
+PICK_VIEWS = ("fine_units", "coarse_units")  # views (of `ALLOCATION_VIEWS`) that are candidate plans
+CANDIDATE_ALLOCATIONS = (LEARNED, *PICK_VIEWS)
 GRANULARITIES = ("fine", "coarse")  # the selections that need no training: the fusion's possible starts
 SELECTIONS = (*GRANULARITIES, BLEND)
 PICK_MARGIN = 1e-3  # relative: another candidate must beat the learned plan's loss by more than this to replace it
