@@ -2,8 +2,9 @@
 (`README.md` + widths plot) and the recipe (`hywia_config.json`) beside the weights, uploaded with them in one commit.
 
 The pruned-model classes (`modeling_hywia_<family>.py`) expose one extension point,
-`PrunedModelHubMixin.hub_extension` (in `modeling_hywia_base.py`); this module fills it on import. The classes themselves stay self-contained, so the files copied beside the weights for
-`trust_remote_code=True` still need only torch and transformers (and save as transformers does there).
+`PrunedModelHubMixin.hub_extension` (in `modeling_hywia_base.py`); this module fills it on import. The classes
+themselves stay self-contained, so the files copied beside the weights for `trust_remote_code=True` still need only
+torch and transformers (and save as transformers does there).
 
 Example:
     >>> pruned = HyWIAPruner(HyWIAConfig(pruning_ratio=0.2)).prune(model, tokenizer=tokenizer)  # doctest: +SKIP
