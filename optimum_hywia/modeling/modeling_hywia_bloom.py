@@ -3,8 +3,9 @@
 
 Each layer keeps its own heads and MLP channels; a layer that lost heads runs ``HyWIABloomAttention``, which keeps
 each kept head's original ALiBi slope (the config records which original heads a layer kept, ``kept_heads``).
-This file imports only torch, transformers and ``modeling_hywia_base.py`` (relatively); `save_pretrained` copies
-the two beside the weights, so the model loads with ``trust_remote_code=True`` without optimum-hywia.
+This file imports only torch, transformers (and its huggingface_hub) and ``modeling_hywia_base.py``;
+`save_pretrained` copies the two beside the weights, so the model loads with ``trust_remote_code=True``
+without optimum-hywia.
 
 Example:
     >>> from transformers import AutoModelForCausalLM

@@ -3,8 +3,9 @@
 global layers, and per-layer widths.
 
 `Gemma3ForCausalLM` built as usual, then each decoder layer resized to ``config.layer_widths`` before the weights
-load. This file imports only torch, transformers and ``modeling_hywia_base.py`` (relatively); `save_pretrained` copies
-the two beside the weights, so the model loads with ``trust_remote_code=True`` without optimum-hywia.
+load. This file imports only torch, transformers (and its huggingface_hub) and ``modeling_hywia_base.py``;
+`save_pretrained` copies the two beside the weights, so the model loads with ``trust_remote_code=True``
+without optimum-hywia.
 
 Example:
     >>> from transformers import AutoModelForCausalLM

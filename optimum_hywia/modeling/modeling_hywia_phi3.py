@@ -7,8 +7,9 @@ that lost heads runs ``HyWIAPhi3Attention``, which splits at its own head counts
 in halves and needs nothing more. ``head_dim`` (and the rotary size) of Phi-3 follow from ``hidden_size //
 num_attention_heads``: the config keeps the original head count and the layers record theirs in ``layer_widths``.
 
-This file imports only torch, transformers and ``modeling_hywia_base.py`` (relatively); `save_pretrained` copies
-the two beside the weights, so the model loads with ``trust_remote_code=True`` without optimum-hywia.
+This file imports only torch, transformers (and its huggingface_hub) and ``modeling_hywia_base.py``;
+`save_pretrained` copies the two beside the weights, so the model loads with ``trust_remote_code=True``
+without optimum-hywia.
 
 Example:
     >>> from transformers import AutoModelForCausalLM
@@ -113,4 +114,3 @@ class HyWIAPhi3ForCausalLM(PrunedModelHubMixin, Phi3ForCausalLM):
         for layer, widths in zip(self.model.layers, config.layer_widths or []):
             resize_phi3_layer(layer, widths)
         self.post_init()
-

@@ -2,8 +2,9 @@
 """The pruned Qwen2 type, ``hywia_qwen2``: Qwen2 (biases on q/k/v) with per-layer widths.
 
 `Qwen2ForCausalLM` built as usual, then each decoder layer resized to ``config.layer_widths`` before the weights
-load. This file imports only torch, transformers and ``modeling_hywia_base.py`` (relatively); `save_pretrained` copies
-the two beside the weights, so the model loads with ``trust_remote_code=True`` without optimum-hywia.
+load. This file imports only torch, transformers (and its huggingface_hub) and ``modeling_hywia_base.py``;
+`save_pretrained` copies the two beside the weights, so the model loads with ``trust_remote_code=True``
+without optimum-hywia.
 
 Example:
     >>> from transformers import AutoModelForCausalLM

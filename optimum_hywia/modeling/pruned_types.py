@@ -26,8 +26,3 @@ PRUNED_TYPES = {
     "bloom": (HyWIABloomConfig, HyWIABloomForCausalLM),
     "phi3": (HyWIAPhi3Config, HyWIAPhi3ForCausalLM),
 }
-
-
-def modeling_file(model_class: type) -> str:
-    """The name of the modeling file `save_pretrained` copies for `model_class`: `modeling_hywia_llama.py`, ..."""
-    return model_class.__module__.rpartition(".")[2] + ".py"
