@@ -17,7 +17,7 @@ from .importance import ImportanceResult, ScoringContext, get_importance
 from .importance.gradients import GradientAccumulator
 from .importance.statistics import Need
 from .modeling import save_pruned_model, to_pruned_model
-from .modeling.modeling_hywia import FORMAT_VERSION
+from .modeling.modeling_hywia_base import FORMAT_VERSION
 from .summary import PruningSummary
 from .surgery import apply_plan
 from .version import __version__

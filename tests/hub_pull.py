@@ -59,7 +59,7 @@ def assert_pulled_logits_equal(hub, expected: dict[str, torch.Tensor], ids: torc
     """Every repo of `expected` loads by name as the pruned Llama type (from optimum-hywia, or as remote code when
     `block_package`) and gives exactly the expected logits on `ids`."""
     classes, pulled = pull_logits(hub, list(expected), ids, block_package, folder)
-    module = "transformers_modules" if block_package else "optimum_hywia.modeling.modeling_hywia"
+    module = "transformers_modules" if block_package else "optimum_hywia.modeling.modeling_hywia_llama"
     for repo, reference in expected.items():
         assert classes[repo].startswith(module) and classes[repo].endswith("HyWIALlamaForCausalLM"), classes
         assert torch.equal(pulled[repo], reference), f"logits differ for {repo}"

@@ -8,6 +8,7 @@ imported, and without it through `trust_remote_code`) → identical logits and g
 """
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,7 @@ import pytest
 import torch
 from huggingface_hub.errors import StrictDataclassClassValidationError
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.architectures import baichuan as baichuan_spec
@@ -25,11 +26,17 @@ from optimum_hywia.architectures import bloom as bloom_spec
 from optimum_hywia.architectures import phi3 as phi3_spec
 from optimum_hywia.architectures.base import rows_per_unit
 from optimum_hywia.importance import available_importances, get_importance
-from optimum_hywia.modeling import is_pruned_model
+from optimum_hywia.modeling import PRUNED_TYPES, is_pruned_model
+from optimum_hywia.modeling.baichuan import render_pruned_module
 
 from tiny_models import BAICHUAN_TINY, EXTRA_FAMILIES, TINY_FAMILIES, VOCAB, masked_reference, tiny_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+MODELING = REPO_ROOT / "optimum_hywia" / "modeling"
+BAICHUAN_TEMPLATE = MODELING / "modeling_hywia_baichuan_template.py"
+# the classes of every pruned family: a saved folder's modeling code defines its own family's and no other
+PRUNED_CLASS_NAMES = {cls.__name__ for pair in PRUNED_TYPES.values() for cls in pair}
+PRUNED_CLASS_NAMES |= {"HyWIABaichuanConfig", "HyWIABaichuanForCausalLM"}
 FAMILIES = sorted({**TINY_FAMILIES, **EXTRA_FAMILIES})
 # Llama-layout families with their own attention details (q/k norms, one KV head, sliding windows): every criterion
 LLAMA_LAYOUT_NEWER = ["gemma3", "qwen3"]
@@ -161,7 +168,7 @@ def test_phi3_mlp_only_saves_as_plain_phi3(tmp_path):
 
 def test_saved_phi3_carries_its_modeling_files(saved_families):
     folder = saved_families["phi3"][0]
-    assert {"modeling_hywia_phi3.py", "modeling_hywia.py"} <= {path.name for path in folder.iterdir()}
+    assert {"modeling_hywia_phi3.py", "modeling_hywia_base.py"} <= {path.name for path in folder.iterdir()}
     config = json.loads((folder / "config.json").read_text())
     assert config["auto_map"]["AutoModelForCausalLM"] == "modeling_hywia_phi3.HyWIAPhi3ForCausalLM"
 
@@ -250,6 +257,8 @@ def test_every_family_loads_by_name_in_a_fresh_process(saved_families, block_pac
     for family, (path, expected, expected_padded, generated) in saved_families.items():
         remote = block_package or family == "baichuan"
         assert loaded_by[family].startswith("transformers_modules" if remote else "optimum_hywia.modeling"), family
+        model_type = json.loads((path / "config.json").read_text())["model_type"]
+        assert loaded_by[family].split(" ")[0].endswith(f".modeling_{model_type}"), family  # the family's own file
         result = load_file(f"{path}.out.safetensors")
         assert torch.equal(result["logits"], expected), family
         assert torch.equal(result["padded"], expected_padded), family
@@ -267,6 +276,62 @@ def test_saved_baichuan_carries_its_own_remote_code(saved_families):
         "AutoConfig": "modeling_hywia_baichuan.HyWIABaichuanConfig",
         "AutoModelForCausalLM": "modeling_hywia_baichuan.HyWIABaichuanForCausalLM",
     }
+
+
+def test_each_family_saves_only_its_own_modeling_code(saved_families):
+    """The saved folder holds its family's modeling file and the shared base, not the other families' code."""
+    baichuan_own = {"modeling_baichuan.py", "configuration_baichuan.py"}  # the checkpoint's own remote code
+    for family, (folder, *_) in saved_families.items():
+        config = json.loads((folder / "config.json").read_text())
+        code = {path.name: path.read_text() for path in folder.glob("*.py")}
+        own_file = f"modeling_{config['model_type']}.py"
+        assert set(code) == {own_file, "modeling_hywia_base.py"} | (baichuan_own if family == "baichuan" else set())
+        assert config["auto_map"]["AutoModelForCausalLM"] == f"{own_file[:-3]}.{config['architectures'][0]}"
+        defined = {name for name in PRUNED_CLASS_NAMES if any(f"class {name}(" in text for text in code.values())}
+        assert defined == {config["architectures"][0], config["auto_map"]["AutoConfig"].split(".")[1]}, family
+        assert "class HyWIA" not in code["modeling_hywia_base.py"]
+        hywia_imports = {line.split()[1] for text in code.values() for line in text.splitlines()
+                         if line.startswith("from .modeling_hywia")}
+        assert hywia_imports == {".modeling_hywia_base"}, family
+
+
+def test_no_package_code_is_generated_by_source_inspection():
+    for path in (REPO_ROOT / "optimum_hywia").rglob("*.py"):
+        assert "getsource" not in path.read_text(), path
+
+
+def test_saved_baichuan_modeling_file_is_the_static_template(saved_families):
+    folder = saved_families["baichuan"][0]
+    written = (folder / "modeling_hywia_baichuan.py").read_text().splitlines()
+    assert written[0].startswith("# Written by optimum-hywia") and written[0].endswith(f"{BAICHUAN_TEMPLATE.name}.")
+    # the tiny Baichuan's classes have the template's names (Baichuan2's): the rest is the template, line for line
+    assert written[1:] == BAICHUAN_TEMPLATE.read_text().splitlines()
+    assert (folder / "modeling_hywia_base.py").read_text() == (MODELING / "modeling_hywia_base.py").read_text()
+
+
+def test_the_baichuan_template_changes_only_its_base_imports():
+    """Baichuan-7B names its classes `BaiChuanForCausalLM` / `BaiChuanConfig`: only the two marked imports change."""
+    template = BAICHUAN_TEMPLATE.read_text().splitlines()
+    written = render_pruned_module("modeling_baichuan", "BaiChuanForCausalLM", "configuration_baichuan",
+                                   "BaiChuanConfig").splitlines()[1:]
+    assert len(written) == len(template)
+    changed = [(old, new) for old, new in zip(template, written) if old != new]
+    assert changed == [
+        ("from .configuration_baichuan import BaichuanConfig as BaichuanConfigBase  # hywia: base",
+         "from .configuration_baichuan import BaiChuanConfig as BaichuanConfigBase  # hywia: base"),
+        ("from .modeling_baichuan import BaichuanForCausalLM as BaichuanBase  # hywia: base",
+         "from .modeling_baichuan import BaiChuanForCausalLM as BaichuanBase  # hywia: base"),
+    ]
+
+
+def test_a_saved_pruned_baichuan_refuses_a_newer_format_version(saved_families, tmp_path):
+    folder = tmp_path / "future"
+    shutil.copytree(saved_families["baichuan"][0], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["hywia"]["format_version"] = 99
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="format_version 99"):
+        AutoConfig.from_pretrained(folder, trust_remote_code=True)
 
 
 @pytest.mark.parametrize("family", sorted(TINY_FAMILIES))

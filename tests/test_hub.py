@@ -31,8 +31,8 @@ EVAL = [{"task": "wikitext", "metric": "perplexity", "value": 41.25, "dataset": 
 EVAL_FILE = {"format_version": 1, "settings": {"model": "out"}, "results": [{
     "task": "austen_lastword", "metric": "acc", "value": 0.375, "stderr": 0.0625, "dataset": "builtin:austen", "n": 64,
 }]}
-MODEL_FILES = {"model.safetensors", "config.json", "modeling_hywia.py", "generation_config.json", "tokenizer.json",
-               "tokenizer_config.json"}
+MODEL_FILES = {"model.safetensors", "config.json", "modeling_hywia_llama.py", "modeling_hywia_base.py",
+               "generation_config.json", "tokenizer.json", "tokenizer_config.json"}
 CARD_FILES = {"README.md", PLOT_NAME, "hywia_config.json"}
 PRUNE_ARGS = ["--pruning-ratio", "0.5", "--scope", "global", "--skip-first-layers", "1", "--skip-last-layers", "0",
               "--eval-windows", "2", "--eval-data", "builtin:prideprejudice"]
@@ -153,7 +153,7 @@ def test_push_pruned_model_uploads_everything_in_one_commit(hub, helper_repo, pr
     assert len(repo.history()) == 2  # the Hub's initial commit, then one commit with everything
     config = json.loads(files["config.json"])
     assert config["layer_widths"] == pruned["model"].config.layer_widths
-    assert config["auto_map"]["AutoModelForCausalLM"] == "modeling_hywia.HyWIALlamaForCausalLM"
+    assert config["auto_map"]["AutoModelForCausalLM"] == "modeling_hywia_llama.HyWIALlamaForCausalLM"
     assert json.loads(files["hywia_config.json"])["pruning_ratio"] == 0.5
     assert files[PLOT_NAME].startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -215,7 +215,8 @@ def test_plain_trainer_push_carries_recipe_and_tags_then_card_keeps_the_weights(
 def test_model_push_to_hub_uploads_card_and_recipe_with_the_model_in_one_commit(hub, plain_repo, pruned):
     repo = hub.repos["user/tiny-plain"]
     files = repo.files()
-    assert {"model.safetensors", "config.json", "modeling_hywia.py", "generation_config.json"} | CARD_FILES <= set(files)
+    assert {"model.safetensors", "config.json", "modeling_hywia_llama.py", "modeling_hywia_base.py",
+            "generation_config.json"} | CARD_FILES <= set(files)
     assert "tokenizer.json" not in files  # as transformers' model.push_to_hub: the model, not its tokenizer
     assert len(repo.history()) == 2
     assert json.loads(files["hywia_config.json"])["pruning_ratio"] == 0.5

@@ -65,11 +65,12 @@ def test_load_by_name_in_fresh_process(pruned_non_uniform, tmp_path, block_packa
     model, pruner = pruned_non_uniform
     pruner.save_pretrained(model, tmp_path / "pruned")
     files = {p.name for p in (tmp_path / "pruned").iterdir()}
-    assert {"model.safetensors", "config.json", "modeling_hywia.py", CONFIG_NAME} <= files
+    modeling_module = f"modeling_{model.config.model_type}"  # modeling_hywia_llama, modeling_hywia_qwen2, ...
+    assert {"model.safetensors", "config.json", f"{modeling_module}.py", "modeling_hywia_base.py", CONFIG_NAME} <= files
     assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in files)
     loaded_by = load_in_fresh_process(tmp_path / "pruned", tmp_path / "out.safetensors", block_package)
-    expected_module = "transformers_modules" if block_package else "optimum_hywia.modeling.modeling_hywia"
-    assert loaded_by.startswith(expected_module)
+    expected_module = "transformers_modules" if block_package else "optimum_hywia.modeling"
+    assert loaded_by.startswith(expected_module) and f"{modeling_module} " in loaded_by
     result = load_file(tmp_path / "out.safetensors")
     with torch.no_grad():
         assert torch.equal(result["logits"], model(INPUT).logits)
@@ -83,10 +84,30 @@ def test_config_records_widths_and_recipe(pruned_non_uniform, tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["model_type"].startswith("hywia_")
     assert config["layer_widths"] == model.config.layer_widths
-    assert config["auto_map"]["AutoModelForCausalLM"].startswith("modeling_hywia.")
+    model_class = f"modeling_{config['model_type']}.{type(model).__name__}"  # modeling_hywia_llama.HyWIALlama...
+    assert config["auto_map"]["AutoModelForCausalLM"] == model_class
     assert config["hywia"]["pruning_ratio"] == 0.5
     assert config["hywia"]["params_after"] == pruner.summary.params_after
     assert HyWIAConfig.from_pretrained(tmp_path) == pruner.config
+
+
+def test_a_save_naming_the_single_modeling_file_loads_with_the_package(make_tiny_model, tmp_path):
+    """Saves of older releases name `modeling_hywia.py` (then one file for every family) in `auto_map`: with
+    optimum-hywia installed they load through their registered model_type, whatever modeling files they carry."""
+    pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", allocation="global",
+                                        skip_first_layers=1, skip_last_layers=0))
+    model = pruner.prune(make_tiny_model("llama_gqa", seed=4))
+    folder = tmp_path / "older"
+    pruner.save_pretrained(model, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {key: "modeling_hywia." + name.split(".")[1] for key, name in config["auto_map"].items()}
+    (folder / "config.json").write_text(json.dumps(config))
+    for path in folder.glob("modeling_hywia_*.py"):
+        path.unlink()
+    loaded_by = load_in_fresh_process(folder, tmp_path / "out.safetensors", block_package=False)
+    assert loaded_by == "optimum_hywia.modeling.modeling_hywia_llama HyWIALlamaForCausalLM"
+    with torch.no_grad():
+        assert torch.equal(load_file(tmp_path / "out.safetensors")["logits"], model(INPUT).logits)
 
 
 def test_uniform_widths_save_as_original_architecture(make_tiny_model, tmp_path):

@@ -17,7 +17,6 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from ..modeling.baichuan import set_baichuan_attention_widths
 from .base import ATTENTION, ArchitectureSpec, UnitGroup, UnitMember, gated_mlp_group, params_per_unit, rows_per_unit
 
 logger = logging.getLogger(__name__)
@@ -38,7 +37,14 @@ def read_baichuan_widths(layer: nn.Module) -> dict:
 
 
 def set_baichuan_widths(layer: nn.Module, widths: dict) -> None:
-    set_baichuan_attention_widths(layer.self_attn, widths["num_attention_heads"])
+    """What Baichuan's attention forward reads besides its Linear shapes: it splits and merges with `hidden_size`.
+
+    The pruned model's template (`modeling/modeling_hywia_baichuan_template.py`, which the package cannot import: it
+    imports the checkpoint's code) sets the same two attributes when it loads.
+    """
+    attention = layer.self_attn
+    attention.num_heads = widths["num_attention_heads"]
+    attention.hidden_size = attention.num_heads * attention.head_dim
 
 
 @lru_cache(maxsize=None)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..modeling.modeling_hywia import set_bloom_attention_widths
+from ..modeling.modeling_hywia_bloom import set_bloom_attention_widths
 from .base import ATTENTION, MLP, ArchitectureSpec, UnitGroup, UnitMember, params_per_unit, rows_per_unit
 
 

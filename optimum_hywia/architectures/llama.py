@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..modeling.modeling_hywia import set_llama_attention_widths
+from ..modeling.modeling_hywia_base import set_llama_attention_widths
 from .base import (
     ATTENTION,
     ArchitectureSpec,

@@ -150,9 +150,9 @@ def _usage_section(facts: PruningFacts, repo_id: str) -> str:
         "pruned-model types with transformers:\n\n```python\nimport optimum_hywia  # noqa: F401\n"
         "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
         f"model = AutoModelForCausalLM.from_pretrained(\"{repo_id}\")\n"
-        f"tokenizer = AutoTokenizer.from_pretrained(\"{repo_id}\")\n```\n\nWithout optimum-hywia, the self-contained "
-        f"`{facts.remote_code_file or 'modeling_hywia.py'}` in this repo (torch + transformers only) builds the same "
-        "model:\n\n```python\n"
+        f"tokenizer = AutoTokenizer.from_pretrained(\"{repo_id}\")\n```\n\nWithout optimum-hywia, the modeling code "
+        f"in this repo (`{facts.remote_code_file or 'modeling_hywia_<family>.py'}` and the files it imports; torch + "
+        "transformers only) builds the same model:\n\n```python\n"
         f"model = AutoModelForCausalLM.from_pretrained(\"{repo_id}\", trust_remote_code=True)\n```"
     )
 

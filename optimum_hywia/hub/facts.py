@@ -140,7 +140,7 @@ def _config_widths(config: dict[str, Any], keys: Any) -> dict[str, int]:
 
 
 def _remote_code_file(config: dict[str, Any]) -> str | None:
-    """The modeling file `trust_remote_code=True` runs (`modeling_hywia.py`), from the config's `auto_map`."""
+    """The modeling file `trust_remote_code=True` runs (`modeling_hywia_llama.py`, ...), from `auto_map`."""
     reference = (config.get("auto_map") or {}).get("AutoModelForCausalLM")
     if isinstance(reference, (list, tuple)):
         reference = reference[0]

@@ -1,6 +1,6 @@
-"""Pushing a pruned model to the Hub in one commit: weights, config with per-layer widths, `modeling_hywia.py`,
-recipe, tokenizer, generation config, model card and widths plot. A failed push says where it failed, leaves local
-files untouched and can simply be retried."""
+"""Pushing a pruned model to the Hub in one commit: weights, config with per-layer widths, the family's modeling file
+(`modeling_hywia_<family>.py` + `modeling_hywia_base.py`), recipe, tokenizer, generation config, model card and widths
+plot. A failed push says where it failed, leaves local files untouched and can simply be retried."""
 
 from __future__ import annotations
 
@@ -166,10 +166,11 @@ def push_pruned_model(
 ) -> Any:
     """Push a pruned model (in memory, or a folder saved by optimum-hywia) to `repo_id` in one commit.
 
-    Uploaded: safetensors weights, `config.json` (per-layer widths, `auto_map`), `modeling_hywia.py`,
-    `generation_config.json`, the tokenizer, `hywia_config.json` (the recipe: `recipe`, else the folder's), any
-    `hywia_results.json`, and a model card (`README.md` + `hywia_layer_widths.png`). An in-memory model is first
-    saved atomically to `save_directory` (kept, so a failed push can be retried from it) or to a temporary folder.
+    Uploaded: safetensors weights, `config.json` (per-layer widths, `auto_map`), `modeling_hywia_<family>.py` and
+    `modeling_hywia_base.py`, `generation_config.json`, the tokenizer, `hywia_config.json` (the recipe: `recipe`,
+    else the folder's), any `hywia_results.json`, and a model card (`README.md` + `hywia_layer_widths.png`). An
+    in-memory model is first saved atomically to `save_directory` (kept, so a failed push can be retried from it) or
+    to a temporary folder.
     Returns the `CommitInfo`; raises `HubPushError` when the Hub step fails (local files are left as they were).
 
     Example:

@@ -1,9 +1,10 @@
 """What a pruned model's own `save_pretrained` and `push_to_hub` add when optimum-hywia is installed: the model card
 (`README.md` + widths plot) and the recipe (`hywia_config.json`) beside the weights, uploaded with them in one commit.
 
-The pruned-model classes of `modeling_hywia.py` expose one extension point, `PrunedModelHubMixin.hub_extension`; this
-module fills it on import. The classes themselves stay self-contained, so the file copied beside the weights for
-`trust_remote_code=True` still needs only torch and transformers (and saves as transformers does there).
+The pruned-model classes (`modeling_hywia_<family>.py`) expose one extension point,
+`PrunedModelHubMixin.hub_extension` (in `modeling_hywia_base.py`); this module fills it on import. The classes
+themselves stay self-contained, so the files copied beside the weights for `trust_remote_code=True` still need only
+torch and transformers (and save as transformers does there).
 
 Example:
     >>> pruned = HyWIAPruner(HyWIAConfig(pruning_ratio=0.2)).prune(model, tokenizer=tokenizer)  # doctest: +SKIP
@@ -22,7 +23,7 @@ from typing import Any, Callable
 from huggingface_hub import HfApi, ModelCard
 
 from ..configuration import CONFIG_NAME
-from ..modeling.modeling_hywia import PrunedModelHubMixin
+from ..modeling.modeling_hywia_base import PrunedModelHubMixin
 from ..version import __version__
 from .card import card_tags, write_model_card
 from .eval_results import load_eval_results

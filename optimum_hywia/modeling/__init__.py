@@ -2,19 +2,16 @@
 
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from .modeling_hywia import PRUNED_TYPES, WIDTH_KEYS, check_layer_widths
-from .modeling_hywia_phi3 import PHI3_PRUNED_TYPES
-
-# families whose pruned types live in a modeling file of their own join the one table (convert.py reads it)
-PRUNED_TYPES.update(PHI3_PRUNED_TYPES)
+from .modeling_hywia_base import WIDTH_KEYS, check_layer_widths
+from .pruned_types import PRUNED_TYPES
 
 
 def _register_pruned_types() -> None:
     for config_class, model_class in PRUNED_TYPES.values():
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
         AutoModelForCausalLM.register(config_class, model_class, exist_ok=True)
-        # save_pretrained then writes `auto_map` and copies the class's modeling file (and the
-        # modeling_hywia.py it imports) beside the weights
+        # save_pretrained then writes `auto_map` and copies the family's modeling file (and the
+        # modeling_hywia_base.py it imports) beside the weights, nothing of the other families
         config_class.register_for_auto_class()
         model_class.register_for_auto_class("AutoModelForCausalLM")
 

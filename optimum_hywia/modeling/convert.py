@@ -12,7 +12,8 @@ from transformers import PreTrainedModel
 
 from ..folders import atomic_directory
 from .baichuan import REMOTE_CODE_TYPES
-from .modeling_hywia import PRUNED_TYPES, WIDTH_KEYS
+from .modeling_hywia_base import WIDTH_KEYS
+from .pruned_types import PRUNED_TYPES
 
 _CONFIG_KEYS_NOT_CARRIED = ("model_type", "architectures", "auto_map", "transformers_version", "layer_widths", "hywia")
 PRUNED_PREFIX = "hywia_"

@@ -1,13 +1,15 @@
 # Copyright 2026 The optimum-hywia authors. Apache-2.0.
-"""The pruned Phi-3 type: fused ``qkv_proj`` = [q heads; k heads; v heads] and fused ``gate_up_proj`` = [gate; up].
+"""The pruned Phi-3 type, ``hywia_phi3``: fused ``qkv_proj`` = [q heads; k heads; v heads], fused ``gate_up_proj``
+= [gate; up].
 
 `Phi3Attention` splits its fused output at ``config.num_attention_heads * head_dim``, a model-wide count, so a layer
 that lost heads runs ``HyWIAPhi3Attention``, which splits at its own head counts. The MLP splits ``gate_up_proj``
 in halves and needs nothing more. ``head_dim`` (and the rotary size) of Phi-3 follow from ``hidden_size //
 num_attention_heads``: the config keeps the original head count and the layers record theirs in ``layer_widths``.
 
-Like ``modeling_hywia.py`` (the only module it imports, relatively), this file needs only torch and transformers:
-`save_pretrained` copies both beside the weights for ``trust_remote_code=True``.
+This file imports only torch, transformers (and its huggingface_hub) and ``modeling_hywia_base.py``;
+`save_pretrained` copies the two beside the weights, so the model loads with ``trust_remote_code=True``
+without optimum-hywia.
 
 Example:
     >>> from transformers import AutoModelForCausalLM
@@ -23,7 +25,7 @@ from transformers import Phi3Config, Phi3ForCausalLM
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.phi3.modeling_phi3 import Phi3Attention, apply_rotary_pos_emb, eager_attention_forward
 
-from .modeling_hywia import PrunedModelHubMixin, check_format_version, check_layer_widths, resized_linear
+from .modeling_hywia_base import PrunedModelHubMixin, check_format_version, check_layer_widths, resized_linear
 
 
 class HyWIAPhi3Attention(Phi3Attention):
@@ -69,7 +71,8 @@ def resize_phi3_layer(layer: nn.Module, widths: dict) -> None:
     attention, mlp = layer.self_attn, layer.mlp
     heads, kv_heads = widths["num_attention_heads"], widths["num_key_value_heads"]
     query_width = heads * attention.head_dim
-    attention.qkv_proj = resized_linear(attention.qkv_proj, out_features=query_width + 2 * kv_heads * attention.head_dim)
+    fused_width = query_width + 2 * kv_heads * attention.head_dim
+    attention.qkv_proj = resized_linear(attention.qkv_proj, out_features=fused_width)
     attention.o_proj = resized_linear(attention.o_proj, in_features=query_width)
     set_phi3_attention_widths(attention, heads, kv_heads)
     channels = widths["intermediate_size"]
@@ -111,6 +114,3 @@ class HyWIAPhi3ForCausalLM(PrunedModelHubMixin, Phi3ForCausalLM):
         for layer, widths in zip(self.model.layers, config.layer_widths or []):
             resize_phi3_layer(layer, widths)
         self.post_init()
-
-
-PHI3_PRUNED_TYPES = {"phi3": (HyWIAPhi3Config, HyWIAPhi3ForCausalLM)}
