@@ -27,7 +27,7 @@ from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.data import load_calibration_data, load_model_and_tokenizer, load_text, tokenize_text
 from optimum_hywia.evaluation import perplexity
 from optimum_hywia.hywia import ALLOCATION_VIEWS
-from optimum_hywia.importance import get_importance
+from optimum_hywia.importance import ImportanceResult, get_importance
 
 # (criterion, HyWIAConfig overrides, allocations it runs under)
 RUNS = [
@@ -63,8 +63,9 @@ def parse_args() -> argparse.Namespace:
                         help="HyWIAConfig overrides for every run, e.g. fusion_steps=20")
     parser.add_argument("--output-dir", type=Path, default=Path("docs/results"))
     parser.add_argument("--name", default=None, help="file stem (default: criteria[_quick|_validation])")
-    parser.add_argument("--from-rows", type=Path, default=None,
-                        help="only aggregate the rows of an earlier run (its *_rows.jsonl) into tables and plots")
+    parser.add_argument("--from-rows", type=Path, nargs="+", default=None,
+                        help="only aggregate the rows of earlier runs (their *_rows.jsonl) into tables and plots")
+    parser.add_argument("--note", default="", help="with --from-rows: text for the header (how the rows were made)")
     args = parser.parse_args()
     if args.quick:
         args.ratios, args.seeds = [0.5], args.seeds[:1]
@@ -95,6 +96,13 @@ def evaluate(model, tokenizer, eval_ids: dict, windows: int) -> dict:
             for name, ids in eval_ids.items()}
 
 
+HYWIA_ALLOCATION = "hywia_allocation"  # the allocation hywia shipped, under another criterion's ranking
+
+
+def _allocation_name(allocation: str) -> str:
+    return "learned" if allocation == HYWIA_ALLOCATION else allocation
+
+
 def run_seed(dense, tokenizer, seed, args, runs, eval_ids, common, log: Path) -> list[dict]:
     calibration = load_calibration_data(
         args.calibration_data or HyWIAConfig().calibration_data, tokenizer, 16, 128, seed
@@ -114,16 +122,23 @@ def run_seed(dense, tokenizer, seed, args, runs, eval_ids, common, log: Path) ->
             context = shared.sharing_statistics(config)
             with measured() as cost:
                 result = get_importance(config.importance).run(context)
-            for allocation in allocations:
-                pruner.config = dataclasses.replace(config, allocation=allocation)
+            plans = [(name, allocation, result) for allocation in allocations]
+            if name == "hywia" and result.removal is not None:
+                # selection alone: element1's ranking under the allocation hywia shipped (the same unit counts)
+                element1 = get_importance("element1").run(context)
+                plans.append(("element1", HYWIA_ALLOCATION, ImportanceResult(element1.scores, result.removal)))
+            for criterion, allocation, plan in plans:
+                pruner.config = dataclasses.replace(config, allocation=_allocation_name(allocation))
                 with measured() as applied:
-                    model = pruner.apply(copy.deepcopy(dense), context.sharing_statistics(pruner.config), result)
-                row = {"criterion": name, "allocation": allocation, "ratio": ratio, "seed": seed,
+                    model = pruner.apply(copy.deepcopy(dense), context.sharing_statistics(pruner.config), plan)
+                row = {"criterion": criterion, "allocation": allocation, "ratio": ratio, "seed": seed,
                        "kept_fraction": pruner.summary.kept_fraction, "score_wall_s": cost.wall_s,
                        "apply_wall_s": applied.wall_s,
                        "score_peak_rss_mb": cost.peak_rss_bytes / 2**20, **evaluate(model, tokenizer, eval_ids, args.eval_windows),
-                       "widths": pruner.summary.widths_after, "blend": pruner.summary.extras.get("learned_blend")}
-                print({k: v for k, v in row.items() if k not in ("widths", "blend")}, flush=True)
+                       "widths": pruner.summary.widths_after, "blend": pruner.summary.extras.get("learned_blend"),
+                       "plan": (pruner.summary.extras.get("plan_choice") or {}).get("chosen"),
+                       "fusion_start": pruner.summary.extras.get("fusion_start")}
+                print({k: v for k, v in row.items() if k not in ("widths", "blend", "plan", "fusion_start")}, flush=True)
                 with log.open("a") as stream:  # every row lands on disk at once: a stopped run keeps what it measured
                     stream.write(json.dumps(row) + "\n")
                 rows.append(row)
@@ -236,10 +251,12 @@ def main() -> None:
     args = parse_args()
     eval_names = ["in_domain", "out_of_domain"]
     if args.from_rows:
-        rows = [json.loads(line) for line in args.from_rows.read_text().splitlines() if line.strip()]
-        stem = args.name or args.from_rows.name.removesuffix("_rows.jsonl")
-        header = f"# Criteria × allocations (aggregated from {args.from_rows.name}: {len(rows)} runs)"
-        report(rows, eval_names, header, args.output_dir, stem, {"rows_file": str(args.from_rows)})
+        rows = [json.loads(line) for path in args.from_rows for line in path.read_text().splitlines() if line.strip()]
+        stem = args.name or args.from_rows[0].name.removesuffix("_rows.jsonl")
+        names = ", ".join(path.name for path in args.from_rows)
+        header = f"# Criteria × allocations (aggregated from {names}: {len(rows)} runs)\n\n{args.note}".rstrip()
+        report(rows, eval_names, header, args.output_dir, stem,
+               {"rows_files": [path.name for path in args.from_rows], "note": args.note})
         return
     torch.manual_seed(0)
     runs = QUICK_RUNS if args.quick else RUNS
