@@ -24,10 +24,9 @@ from bench_common import add_grid_arguments, command_line, machine_info, mean_an
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.data import load_calibration_data, load_model_and_tokenizer, load_text, tokenize_text
 from optimum_hywia.evaluation import perplexity
-from optimum_hywia.importance import get_importance
+from optimum_hywia.importance import ScoringContext, get_importance
 
 ALLOCATIONS = ("learned", "uniform")
-SHARED_STATISTICS = ("taylor", "taylor2", "activations")
 EVAL_TEXTS = ("builtin:prideprejudice", "builtin:jargon")
 
 
@@ -42,19 +41,29 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def run_one(dense, calibration, eval_ids: dict, ratio: float, seed: int, args, shared: dict) -> list[dict]:
-    config = HyWIAConfig(pruning_ratio=ratio, seed=seed, importance=args.importance, skip_first_layers=0,
-                         skip_last_layers=0)
-    pruner = HyWIAPruner(config)
+def seed_config(ratio: float, seed: int, args) -> HyWIAConfig:
+    return HyWIAConfig(pruning_ratio=ratio, seed=seed, importance=args.importance, skip_first_layers=0,
+                       skip_last_layers=0)
+
+
+def seed_context(dense, calibration, tokenizer, seed: int, args) -> ScoringContext:
+    """One scoring context per seed: the gradient statistics do not depend on the ratio; hywia's selection windows
+    (another text) as `HyWIAPruner.prune` would draw them."""
+    pruner = HyWIAPruner(seed_config(args.ratios[0], seed, args))
     context = pruner.scoring_context(dense, calibration, None)
-    # the gradient statistics do not depend on the ratio and are computed once per seed; the fusion's results do
-    context.cache = dict(shared)
-    scores = get_importance(config.importance).score(context)
-    shared.update({key: value for key, value in context.cache.items() if key in SHARED_STATISTICS})
+    context.selection = pruner.selection_windows(tokenizer)
+    return context
+
+
+def run_one(dense, shared: ScoringContext, eval_ids: dict, ratio: float, seed: int, args) -> list[dict]:
+    config = seed_config(ratio, seed, args)
+    pruner = HyWIAPruner(config)
+    context = shared.sharing_statistics(config)
+    result = get_importance(config.importance).run(context)
     rows = []
     for allocation in args.allocations:
         pruner.config = dataclasses.replace(config, allocation=allocation)
-        model = pruner.apply(copy.deepcopy(dense), dataclasses.replace(context, config=pruner.config), scores)
+        model = pruner.apply(copy.deepcopy(dense), context.sharing_statistics(pruner.config), result)
         widths = pruner.summary.widths_after
         row = {"allocation": allocation, "ratio": ratio, "seed": seed, "kept_fraction": pruner.summary.kept_fraction,
                "uniform_widths": all(w == widths[0] for w in widths), "widths": widths,
@@ -109,9 +118,9 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         calibration = load_calibration_data(HyWIAConfig().calibration_data, tokenizer, 16, 128, seed)
-        shared: dict = {}
+        shared = seed_context(dense, calibration, tokenizer, seed, args)
         for ratio in args.ratios:
-            rows.extend(run_one(dense, calibration, eval_ids, ratio, seed, args, shared))
+            rows.extend(run_one(dense, shared, eval_ids, ratio, seed, args))
         table, header = report(rows, args)  # after every seed: a stopped run keeps what it measured
     print(markdown(table, header))
 
