@@ -5,7 +5,8 @@
 3. `attention`: the granularity attention — α per unit over (fine, coarse), β per (layer, kind) over the views;
 4. `train`: the attention trained end to end through soft `UnitMasks` on the frozen model;
 5. `plans`: the candidate plans (allocation × selection) scored on held-out windows, the best shipped (`PlanChoice`);
-6. `criterion`: the `hywia` importance criterion, returning the chosen plan's scores and removal fractions.
+6. `criterion`: the `hywia` importance criterion: the untrained plans choose where the fusion starts, the trained
+   and untrained candidates which plan ships; it returns that plan's scores and removal fractions.
 """
 
 from .attention import GranularityAttention, position_features
