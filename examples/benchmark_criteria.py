@@ -137,8 +137,11 @@ def run_seed(dense, tokenizer, seed, args, runs, eval_ids, common, log: Path) ->
                        "score_peak_rss_mb": cost.peak_rss_bytes / 2**20, **evaluate(model, tokenizer, eval_ids, args.eval_windows),
                        "widths": pruner.summary.widths_after, "blend": pruner.summary.extras.get("learned_blend"),
                        "plan": (pruner.summary.extras.get("plan_choice") or {}).get("chosen"),
-                       "fusion_start": pruner.summary.extras.get("fusion_start")}
-                print({k: v for k, v in row.items() if k not in ("widths", "blend", "plan", "fusion_start")}, flush=True)
+                       "plan_candidates": (pruner.summary.extras.get("plan_choice") or {}).get("candidates"),
+                       "fusion_start": pruner.summary.extras.get("fusion_start"),
+                       "fusion_autocast": pruner.summary.extras.get("fusion_autocast")}
+                hidden = ("widths", "blend", "plan", "plan_candidates", "fusion_start")
+                print({k: v for k, v in row.items() if k not in hidden}, flush=True)
                 with log.open("a") as stream:  # every row lands on disk at once: a stopped run keeps what it measured
                     stream.write(json.dumps(row) + "\n")
                 rows.append(row)

@@ -22,7 +22,7 @@ FUSIONS = ("attention", "fixed")
 COARSE_READINGS = ("group", "vector")
 NORMALIZATIONS = ("rank", "mean")
 STATISTICS_DTYPES = ("float32", "bfloat16")
-AUTOCAST_DTYPES = ("bfloat16", "float16")
+AUTOCAST_DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 def recipe_json(recipe: dict[str, Any]) -> str:
@@ -171,9 +171,11 @@ class HyWIAConfig:
         default=8, metadata={"help": "Steps between held-out evaluations (the first and last step are always judged)."}
     )
     fusion_autocast: str | None = field(
-        default=None,
-        metadata={"help": "Run the fusion's forward passes under torch.autocast in this dtype (`bfloat16` or "
-                  "`float16`; None: the model's dtype). Faster where the hardware has fast half-precision matmuls."},
+        default="auto",
+        metadata={"help": "Run the fusion's and the plan pick's passes under torch.autocast in this dtype: `auto` "
+                  "(bfloat16 where the device has fast bfloat16 matmuls: a CUDA GPU that supports it, a CPU with "
+                  "AVX-512 BF16 or AMX; else the model's dtype), `bfloat16`, `float16`, or `float32` / None (the "
+                  "model's dtype). The calibration gradients are never autocast."},
     )
     temperature_start: float = field(default=0.1, metadata={"help": "Soft-mask temperature at the first step."})
     temperature_end: float = field(default=0.005, metadata={"help": "Soft-mask temperature at the last step."})

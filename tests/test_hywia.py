@@ -9,6 +9,7 @@ from optimum_hywia.selection import params_budget
 from optimum_hywia.hywia import ALLOCATION_VIEWS, GranularityAttention, position_features
 from optimum_hywia.importance import get_importance
 from optimum_hywia.hywia import granularity_scores, normalise
+from optimum_hywia.hywia import plans as plans_module
 
 from tiny_models import VOCAB
 
@@ -161,6 +162,23 @@ def test_fusion_autocast_runs_the_model_in_half_precision(make_tiny_model):
     assert all(p.dtype == torch.float32 for p in model.parameters())
     with pytest.raises(ValueError, match="fusion_autocast"):
         HyWIAConfig(fusion_autocast="float64")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_auto_autocast_is_bfloat16_only_where_the_device_has_fast_bfloat16(make_tiny_model, monkeypatch, fast):
+    monkeypatch.setattr(plans_module, "fast_bfloat16", lambda device: fast)
+    model = make_tiny_model("llama_gqa")
+    expected = {"auto": "bfloat16" if fast else None, "float32": None, None: None, "bfloat16": "bfloat16"}
+    for setting, dtype in expected.items():
+        assert plans_module.autocast_dtype(context_for(model, fusion_autocast=setting)) == dtype
+    assert HyWIAConfig().fusion_autocast == "auto"
+    context = context_for(model)
+    context.statistics.taylor()
+    seen = set()
+    model.model.layers[0].mlp.down_proj.register_forward_hook(lambda m, args, out: seen.add(out.dtype))
+    result = get_importance("hywia").run(context)
+    assert seen == {torch.bfloat16 if fast else torch.float32}
+    assert result.metadata["fusion_autocast"] == expected["auto"]
 
 
 def test_the_attention_starts_on_the_given_view_and_granularity():

@@ -51,10 +51,10 @@ def test_the_shipped_plan_is_the_best_candidate_and_scores_what_was_cut(make_tin
     result = pruner.score(context)
     choice = result.metadata["plan_choice"]
     candidates = choice["candidates"]
-    assert {(c["allocation"], c["selection"]) for c in candidates} == {
-        (a, s) for a in ("learned", "fine_units", "coarse_units")
-        for s in ("fine", "coarse", "blend")}
     start = result.metadata["fusion_start"]
+    assert [(c["allocation"], c["selection"]) for c in candidates] == [
+        ("learned", "blend"), ("learned", start["granularity"]), ("fine_units", "fine"), ("fine_units", "coarse"),
+        ("fine_units", "blend")]
     untrained = [c for c in candidates if c["allocation"] != "learned" and c["selection"] != "blend"]
     assert (start["view"], start["granularity"]) == min(
         ((c["allocation"], c["selection"]) for c in untrained), key=lambda pair: next(
@@ -79,18 +79,36 @@ def test_the_learned_plan_is_kept_unless_another_clearly_beats_it(make_tiny_mode
     losses = {"fine": 3.0, "blend": 2.0}
     monkeypatch.setattr(plans_module, "plan_loss", lambda c, scores, removal, windows: losses[scores])
     selections, allocations, windows = {"fine": "fine", "blend": "blend"}, {"learned": {}, "fine_units": {}}, None
-    near = plans_module.choose_plan(context, selections, allocations, windows, "selection_data", learned_loss=2.001)
+    pairs = [(allocation, selection) for allocation in allocations for selection in selections]
+    near = plans_module.choose_plan(context, selections, allocations, windows, "selection_data", pairs,
+                                    learned_loss=2.001)
     assert near.chosen.allocation == "learned" and near.chosen.loss == 2.001
-    clear = plans_module.choose_plan(context, selections, allocations, windows, "selection_data", learned_loss=2.1)
+    clear = plans_module.choose_plan(context, selections, allocations, windows, "selection_data", pairs,
+                                     learned_loss=2.1)
     assert (clear.chosen.allocation, clear.chosen.selection, clear.chosen.loss) == ("fine_units", "blend", 2.0)
     assert [(c.allocation, c.selection) for c in clear.candidates][0] == ("learned", "blend")
+
+
+def test_the_pick_costs_five_forward_passes_and_does_not_judge_the_untrained_attention_twice(make_tiny_model,
+                                                                                               monkeypatch):
+    model, tokenizer = make_tiny_model("llama_gqa"), tiny_tokenizer()
+    pruner = HyWIAPruner(HyWIAConfig(**{**SETTINGS, "fusion_eval_every": 4}))
+    context = pruner.scoring_context(model, None, tokenizer)
+    judged, plan_loss = [], plans_module.plan_loss
+    spy = lambda c, s, r, windows: judged.append(windows) or plan_loss(c, s, r, windows)  # noqa: E731
+    monkeypatch.setattr(train_module, "plan_loss", spy)
+    monkeypatch.setattr(plans_module, "plan_loss", spy)
+    result = pruner.score(context)
+    steps = [entry["step"] for entry in result.report["fusion_history"] if "holdout_loss" in entry]
+    assert steps == [4] and len(judged) == 5 == len(result.metadata["plan_choice"]["candidates"])
 
 
 def test_without_the_pick_the_learned_plan_ships(make_tiny_model):
     model, tokenizer = make_tiny_model("llama_gqa"), tiny_tokenizer()
     pruner = HyWIAPruner(HyWIAConfig(**SETTINGS, choose_plan=False))
     result = pruner.score(pruner.scoring_context(model, None, tokenizer))
-    assert "plan_choice" not in result.metadata and set(result.report) == {"learned_blend", "fusion_history"}
+    assert "plan_choice" not in result.metadata and set(result.report) == {"learned_blend", "fusion_history",
+                                                                            "fusion_autocast"}
 
 
 def test_masked_candidates_are_scored_without_changing_the_model(make_tiny_model):

@@ -4,8 +4,8 @@ With `fusion="attention"` the criterion also learns how much each (layer, kind) 
 carries that `removal`, which the `learned` allocation scales to the budget, and the learned blend in `report`.
 With `choose_plan` (default) the pick windows (`selection_data`) first score each candidate view (`PICK_VIEWS`) ×
 granularity (fine, coarse); the fusion starts from the best of them (`FusionStart`), and the plan shipped is the best
-on the same windows of every allocation (learned, the candidate views) × selection (fine, coarse, learned blend):
-`plans.choose_plan`, recorded as `plan_choice`. Under an `allocation` other than `learned`, only the chosen selection (the scores) applies.
+on the same windows of the candidate plans (`plans.plan_pairs`: these, the learned allocation under the learned blend
+and under the starting granularity, the views under the blend): `plans.choose_plan`, recorded as `plan_choice`. Under an `allocation` other than `learned`, only the chosen selection (the scores) applies.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from ..importance.base import ImportanceResult, ScoringContext
 from ..importance.registry import register_importance
 from ..importance.statistics import Need
 from .attention import position_features
-from .plans import BLEND, CANDIDATE_ALLOCATIONS, LEARNED, PICK_VIEWS, PlanCandidate, PlanChoice, choose_plan, score_plans
+from .plans import (BLEND, LEARNED, PICK_VIEWS, PlanCandidate, PlanChoice, autocast_dtype, choose_plan, plan_pairs,
+                    score_plans, untrained_pairs)
 from .scores import granularity_scores, normalise
 from .train import FusionInputs, FusionResult, FusionStart, FusionWindows, fusion_windows, train_fusion
 from .views import Removal, removal_views, view_fractions
@@ -33,15 +34,17 @@ def _score_views(context: ScoringContext, inputs: FusionInputs, views: dict[str,
                  windows: FusionWindows) -> list[PlanCandidate]:
     """Every candidate view × granularity on the pick windows: the plans that need no training."""
     candidates = {name: views[name] for name in PICK_VIEWS}
-    return score_plans(context, {"fine": inputs.fine, "coarse": inputs.coarse}, candidates, windows.pick)
+    selections = {"fine": inputs.fine, "coarse": inputs.coarse}
+    return score_plans(context, selections, candidates, windows.pick, untrained_pairs())
 
 
 def _pick(context: ScoringContext, inputs: FusionInputs, views: dict[str, Removal], result: FusionResult,
-          windows: FusionWindows, untrained: list[PlanCandidate]) -> PlanChoice:
+          windows: FusionWindows, untrained: list[PlanCandidate], start: FusionStart) -> PlanChoice:
     selections = {"fine": inputs.fine, "coarse": inputs.coarse, BLEND: result.scores}
-    allocations = {name: result.removal if name == LEARNED else views[name] for name in CANDIDATE_ALLOCATIONS}
+    allocations = {LEARNED: result.removal, **{name: views[name] for name in PICK_VIEWS}}
     known = {(c.allocation, c.selection): c.loss for c in untrained}
-    return choose_plan(context, selections, allocations, windows.pick, windows.source, result.best_loss, known)
+    return choose_plan(context, selections, allocations, windows.pick, windows.source, plan_pairs(start.granularity),
+                       result.best_loss, known)
 
 
 @register_importance("hywia", needs=hywia_needs, gives_removal=lambda config: config.fusion == "attention")
@@ -70,13 +73,14 @@ def hywia(context: ScoringContext) -> ImportanceResult:
     if untrained:
         best = min(untrained, key=lambda candidate: candidate.loss)
         start = FusionStart(best.allocation, best.selection)
-    result = train_fusion(context, inputs, windows, start)
+    # With the pick, the untrained plans are candidates already: the untrained attention is not judged again.
+    result = train_fusion(context, inputs, windows, start, judge_start=not picking)
     blend = {f"{layer}.{kind}": values for (layer, kind), values in result.blend.items()}
-    report = {"learned_blend": blend, "fusion_history": result.history}
-    metadata = {"learned_blend": blend}
+    report = {"learned_blend": blend, "fusion_history": result.history, "fusion_autocast": autocast_dtype(context)}
+    metadata = {"learned_blend": blend, "fusion_autocast": autocast_dtype(context)}
     scores, removal = result.scores, result.removal
     if picking:
-        choice = _pick(context, inputs, views, result, windows, untrained)
+        choice = _pick(context, inputs, views, result, windows, untrained, start)
         chosen = choice.chosen
         scores = {"fine": fine, "coarse": coarse_normalised, BLEND: result.scores}[chosen.selection]
         removal = result.removal if chosen.allocation == LEARNED else views[chosen.allocation]

@@ -1,16 +1,17 @@
 """HyWIA's plan pick: the candidate plans (allocation × selection) scored on held-out windows, the best shipped.
 
 A plan is how many units each group loses (an allocation: the learned one or one of its views, scaled to the budget
-as the `learned` allocation does) and which ones (a selection: the fine scores or the learned blend). The candidates
-are the learned allocation and the views that won somewhere (`CANDIDATE_ALLOCATIONS`: the cost-aware rankings by
-fine and by coarse score; LLM-Pruner's split and the fine-implied density never won the pick on SmolLM2 or Gemma 3
-270M) × every selection (`SELECTIONS`: fine, coarse, the learned blend). Which wins depends on the model: on SmolLM2
-mostly the cost-aware ranking by fine score with element-wise selection, on Gemma 3 270M the coarse ones
-(`docs/results/`); each candidate costs one no-grad forward pass on the pick windows.
-Each candidate is scored by the mean LM loss of the hard-masked model on the pick windows (`selection_data`), one
-no-grad forward pass; the lowest wins, unless the learned plan is within `PICK_MARGIN` of it (then the learned plan
-ships: a difference that small is float noise, which would make the choice differ between, e.g., one process and a
-distributed run). So the fusion never ships a plan clearly worse, on those windows, than one of its own inputs.
+as the `learned` allocation does) and which ones (a selection: the fine scores, the coarse scores or the learned
+blend). Each candidate is scored by the mean LM loss of the hard-masked model on the pick windows (`selection_data`),
+one no-grad forward pass; the lowest wins, unless the learned plan is within `PICK_MARGIN` of it (then the learned
+plan ships: a difference that small is float noise, which would make the choice differ between, e.g., one process
+and a distributed run). So the fusion never ships a plan clearly worse, on those windows, than one of its own inputs.
+
+The candidates, five forward passes in all (`plan_pairs`): before training, the cost-aware ranking by fine score
+(`PICK_VIEWS`) under each granularity, the best of which is where the fusion starts; after training, the learned
+allocation under the blend and under that starting granularity, and the view under the blend. The other views and
+pairs never won the pick on SmolLM2 or Gemma 3 270M (every row of `docs/results/criteria*_hywia_rows.jsonl` at the
+earlier, wider pick); each would cost one more forward pass.
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ from ..selection import GroupKey, fractions_to_counts, select_kept_units
 from .views import Removal
 
 LEARNED, BLEND = "learned", "blend"
-PICK_VIEWS = ("fine_units", "coarse_units")  # views (of `ALLOCATION_VIEWS`) that are candidate plans
-CANDIDATE_ALLOCATIONS = (LEARNED, *PICK_VIEWS)
+PICK_VIEWS = ("fine_units",)  # views (of `ALLOCATION_VIEWS`) that are candidate plans
 GRANULARITIES = ("fine", "coarse")  # the selections that need no training: the fusion's possible starts
 SELECTIONS = (*GRANULARITIES, BLEND)
 PICK_MARGIN = 1e-3  # relative: another candidate must beat the learned plan's loss by more than this to replace it
@@ -66,9 +66,29 @@ class PlanChoice:
                 "windows": self.windows}
 
 
+def fast_bfloat16(device: torch.device) -> bool:
+    """Whether `device` runs bfloat16 matmuls faster than float32: a CUDA GPU that supports bfloat16, a CPU with
+    AVX-512 BF16 or AMX (torch has no public query for the CPU's; the private ones are read when present)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+    return False
+
+
+def autocast_dtype(context: ScoringContext) -> str | None:
+    """The dtype the fusion and the pick run in under `config.fusion_autocast` on this model's device (None: the
+    model's own)."""
+    setting = context.config.fusion_autocast
+    if setting == "auto":
+        return "bfloat16" if fast_bfloat16(input_device(context.model)) else None
+    return None if setting in (None, "float32") else setting
+
+
 def autocast(context: ScoringContext):
-    """torch.autocast in `config.fusion_autocast` on the model's device (a no-op context when unset)."""
-    dtype = context.config.fusion_autocast
+    """torch.autocast in `autocast_dtype(context)` on the model's device (a no-op context when there is none)."""
+    dtype = autocast_dtype(context)
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=input_device(context.model).type, dtype=getattr(torch, dtype))
@@ -92,11 +112,24 @@ def plan_loss(context: ScoringContext, scores: Scores, removal: Removal, windows
         return float(context.model(input_ids=windows, labels=windows, use_cache=False).loss)
 
 
+def untrained_pairs() -> list[tuple[str, str]]:
+    """The plans scored before training: each view of `PICK_VIEWS` under each granularity."""
+    return [(view, granularity) for view in PICK_VIEWS for granularity in GRANULARITIES]
+
+
+def plan_pairs(start_granularity: str | None) -> list[tuple[str, str]]:
+    """Every candidate plan (allocation, selection): the untrained ones, the learned allocation under the blend and
+    under the granularity the fusion started from (both, without one), each view under the blend."""
+    granularities = GRANULARITIES if start_granularity is None else (start_granularity,)
+    learned = [(LEARNED, BLEND), *((LEARNED, granularity) for granularity in granularities)]
+    return [*learned, *untrained_pairs(), *((view, BLEND) for view in PICK_VIEWS)]
+
+
 def score_plans(context: ScoringContext, selections: dict[str, Scores], allocations: dict[str, Removal],
-                windows: torch.Tensor, known: dict[tuple[str, str], float] | None = None) -> list[PlanCandidate]:
-    """Every allocation × selection scored on `windows` (pairs in `known` are not measured again)."""
+                windows: torch.Tensor, pairs: list[tuple[str, str]],
+                known: dict[tuple[str, str], float] | None = None) -> list[PlanCandidate]:
+    """Each (allocation, selection) of `pairs` scored on `windows` (pairs in `known` are not measured again)."""
     known = known or {}
-    pairs = [(a, s) for a in allocations for s in selections]
     candidates = []
     for allocation, selection in tqdm(pairs, desc="HyWIA plan pick", leave=False):
         loss = known.get((allocation, selection))
@@ -112,16 +145,17 @@ def choose_plan(
     allocations: dict[str, Removal],
     windows: torch.Tensor,
     source: str,
+    pairs: list[tuple[str, str]],
     learned_loss: float | None = None,
     known: dict[tuple[str, str], float] | None = None,
 ) -> PlanChoice:
-    """Score every allocation × selection on `windows` and return the choice (the learned plan unless another beats
-    it by more than `PICK_MARGIN`); `learned_loss`: the learned plan's loss when already measured on these windows,
-    `known`: other candidates' losses already measured on them."""
+    """Score each (allocation, selection) of `pairs` on `windows` and return the choice (the learned plan unless
+    another beats it by more than `PICK_MARGIN`); `learned_loss`: the learned plan's loss when already measured on
+    these windows, `known`: other candidates' losses already measured on them."""
     known = dict(known or {})
     if learned_loss is not None:
         known[(LEARNED, BLEND)] = learned_loss
-    candidates = score_plans(context, selections, allocations, windows, known)
+    candidates = score_plans(context, selections, allocations, windows, pairs, known)
     candidates.sort(key=lambda candidate: (candidate.allocation, candidate.selection) != (LEARNED, BLEND))
     best, learned = min(candidates, key=lambda candidate: candidate.loss), candidates[0]
     chosen = learned if learned.loss <= best.loss * (1 + PICK_MARGIN) else best
