@@ -73,8 +73,7 @@ def hywia(context: ScoringContext) -> ImportanceResult:
     if untrained:
         best = min(untrained, key=lambda candidate: candidate.loss)
         start = FusionStart(best.allocation, best.selection)
-    # With the pick, the untrained plans are candidates already: the untrained attention is not judged again.
-    result = train_fusion(context, inputs, windows, start, judge_start=not picking)
+    result = train_fusion(context, inputs, windows, start)
     blend = {f"{layer}.{kind}": values for (layer, kind), values in result.blend.items()}
     report = {"learned_blend": blend, "fusion_history": result.history, "fusion_autocast": autocast_dtype(context)}
     metadata = {"learned_blend": blend, "fusion_autocast": autocast_dtype(context)}

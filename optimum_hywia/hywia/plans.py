@@ -7,11 +7,11 @@ one no-grad forward pass; the lowest wins, unless the learned plan is within `PI
 plan ships: a difference that small is float noise, which would make the choice differ between, e.g., one process
 and a distributed run). So the fusion never ships a plan clearly worse, on those windows, than one of its own inputs.
 
-The candidates, five forward passes in all (`plan_pairs`): before training, the cost-aware ranking by fine score
-(`PICK_VIEWS`) under each granularity, the best of which is where the fusion starts; after training, the learned
-allocation under the blend and under that starting granularity, and the view under the blend. The other views and
-pairs never won the pick on SmolLM2 or Gemma 3 270M (every row of `docs/results/criteria*_hywia_rows.jsonl` at the
-earlier, wider pick); each would cost one more forward pass.
+The candidates (`plan_pairs`), four forward passes besides the two fusion steps judged on the same windows: before
+training, the cost-aware ranking by fine score (`PICK_VIEWS`) under each granularity, the best of which is where the
+fusion starts; after training, the learned allocation under the blend and under that starting granularity, and the
+view under the blend. The other views and pairs never won the pick on SmolLM2 or Gemma 3 270M (every row of
+`docs/results/criteria*_hywia_rows.jsonl` at the earlier, wider pick); each would cost one more forward pass.
 """
 
 from __future__ import annotations

@@ -155,10 +155,10 @@ def _temperature(step: int, steps: int, start: float, end: float) -> float:
 
 
 def train_fusion(context: ScoringContext, inputs: FusionInputs, windows: FusionWindows,
-                 start: FusionStart = FusionStart(), judge_start: bool = True) -> FusionResult:
+                 start: FusionStart = FusionStart()) -> FusionResult:
     """Learn the granularity attention from `start` on `windows.train`; return the fused scores and allocation of
-    the step with the lowest loss on `windows.pick` (the last step without pick windows). Steps are judged every
-    `fusion_eval_every` steps and at the last; step 0 (the untrained attention) only with `judge_start`."""
+    the step with the lowest loss on `windows.pick` (the last step without pick windows), judged every
+    `fusion_eval_every` steps from step 0 and at the last."""
     config, model = context.config, context.model
     attention = GranularityAttention(seed=config.seed, initial_view=start.view, initial_granularity=start.granularity)
     optimizer = torch.optim.Adam(attention.parameters(), lr=config.fusion_lr)
@@ -170,8 +170,7 @@ def train_fusion(context: ScoringContext, inputs: FusionInputs, windows: FusionW
     initial_loss = None
     with gradient_scope(model, []):
         for step in tqdm(range(config.fusion_steps + 1), desc="HyWIA fusion", leave=False):
-            judged = step % config.fusion_eval_every == 0 and (step > 0 or judge_start)
-            if holdout is not None and (judged or step == config.fusion_steps):
+            if holdout is not None and (step % config.fusion_eval_every == 0 or step == config.fusion_steps):
                 with torch.no_grad():
                     scores, removal, _, _ = fuse(attention, inputs)
                 loss = plan_loss(context, scores, removal, holdout)
