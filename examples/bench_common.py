@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import statistics
+import shlex
 import sys
 import threading
 import time
@@ -81,7 +82,7 @@ def add_grid_arguments(parser) -> None:
 
 
 def command_line() -> str:
-    return "python " + " ".join(sys.argv)
+    return "python " + shlex.join(sys.argv)  # quoted: an empty argument stays visible
 
 
 # Random-init Llama shapes for scaling runs; they use SmolLM2's tokenizer (vocab 49152), so every model sees the same

@@ -51,6 +51,7 @@ VARIANTS = {
     "hywia": ("hywia", {}),
     "hywia fast fusion": ("hywia", FAST_FUSION),
     "hywia bf16 autocast": ("hywia", {"fusion_autocast": "bfloat16"}),
+    "hywia fp32 fusion": ("hywia", {"fusion_autocast": "float32"}),  # the default where the hardware has no fast bf16
     "element1 ckpt+bf16 stats": ("element1", {"gradient_checkpointing": True, "statistics_dtype": "bfloat16"}),
     "element1 4 layers/pass": ("element1", {"layers_per_pass": 4}),
     "element1 micro-batch 1": ("element1", {"gradient_micro_batch": 1}),
