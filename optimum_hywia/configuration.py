@@ -162,10 +162,11 @@ class HyWIAConfig:
     )
     choose_plan: bool = field(
         default=True,
-        metadata={"help": "hywia: start the fusion from the best untrained plan and, after training, score the "
-                  "candidate plans (allocation: learned or cost-aware by fine or by coarse score; selection: fine, "
-                  "coarse or the learned blend) on the selection windows and ship the best (False: neither; ship "
-                  "the learned plan)."},
+        metadata={"help": "hywia: start the fusion from the best untrained plan (the cost-aware ranking by fine "
+                  "score under fine or coarse selection) and, after training, score the candidate plans (those, the "
+                  "learned allocation under the learned blend and under the starting granularity, the cost-aware "
+                  "ranking under the blend) on the selection windows and ship the best (False: neither; ship the "
+                  "learned plan)."},
     )
     fusion_eval_every: int = field(
         default=8, metadata={"help": "Steps between held-out evaluations (the first and last step are always judged)."}
