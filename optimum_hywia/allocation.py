@@ -171,13 +171,15 @@ def plan_pruning(
     allocation: str,
     removal: Removal | None = None,
     previous: dict[GroupKey, torch.Tensor] | None = None,
+    budget_scores: Scores | None = None,
 ) -> dict[GroupKey, torch.Tensor]:
     """Kept unit indices per group under the named allocation, MLP widths rounded to `config.round_to`.
 
     `previous`: the units an earlier stage kept (the callback's iterative pruning); a unit outside them never comes
-    back, so each stage keeps a subset of the last.
+    back, so each stage keeps a subset of the last. `budget_scores`: what the allocation compares across groups
+    (None: `scores`, which always choose the units inside each group).
     """
-    counts = allocate(allocation, context, scores, removal)
+    counts = allocate(allocation, context, scores if budget_scores is None else budget_scores, removal)
     config = context.config
     if config.round_to > 1:
         counts = round_mlp_counts(context.groups, counts, config.round_to, config.min_units_per_layer)

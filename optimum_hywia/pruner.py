@@ -81,7 +81,8 @@ class HyWIAPruner:
     ) -> dict[tuple[int, str], torch.Tensor]:
         """Kept unit indices per group under the configured allocation; `previous`: what an earlier stage kept
         (each stage keeps a subset of it)."""
-        return plan_pruning(context, result.scores, self.config.resolved_allocation, result.removal, previous)
+        return plan_pruning(context, result.scores, self.config.resolved_allocation, result.removal, previous,
+                            result.budget_scores)
 
     def apply(self, model: nn.Module, context: ScoringContext, result: ImportanceResult) -> nn.Module:
         """Allocate, select and cut `model` from `result` computed on `context` (the same model or an identical copy).

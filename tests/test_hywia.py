@@ -181,6 +181,20 @@ def test_auto_autocast_is_bfloat16_only_where_the_device_has_fast_bfloat16(make_
     assert result.metadata["fusion_autocast"] == expected["auto"]
 
 
+@pytest.mark.parametrize("allocation", ["llm_pruner", "global", "cost_aware"])
+def test_under_an_allocation_over_groups_hywia_gets_element1s_counts_and_changes_only_the_selection(
+        make_tiny_model, allocation):
+    model = make_tiny_model("llama_gqa")
+    pruners = {name: HyWIAPruner(HyWIAConfig(**{**BASE, "importance": name, "allocation": allocation}))
+               for name in ("hywia", "element1")}
+    plans = {}
+    for name, pruner in pruners.items():
+        context = pruner.scoring_context(model, CALIBRATION, None)
+        plans[name] = pruner.plan(context, pruner.score(context))
+    assert {key: len(kept) for key, kept in plans["hywia"].items()} == {
+        key: len(kept) for key, kept in plans["element1"].items()}
+
+
 def test_the_attention_starts_on_the_given_view_and_granularity():
     query, fine, coarse = position_features(1, 4, "mlp"), torch.rand(6), torch.rand(6)
     views = torch.tensor([0.5, 0.3, 0.7, 0.2])

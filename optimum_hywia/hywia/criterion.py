@@ -85,5 +85,6 @@ def hywia(context: ScoringContext) -> ImportanceResult:
         removal = result.removal if chosen.allocation == LEARNED else views[chosen.allocation]
         report["plan_choice"] = metadata["plan_choice"] = choice.as_dict()
         report["fusion_start"] = metadata["fusion_start"] = asdict(start)
+    # The fused scores are normalised within each group: across groups (other allocations) the raw fine scores rank.
     return ImportanceResult({k: v.double() for k, v in scores.items()}, removal=removal, report=report,
-                            metadata=metadata)
+                            metadata=metadata, budget_scores={k: v.double() for k, v in raw_fine.items()})

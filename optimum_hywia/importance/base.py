@@ -63,10 +63,12 @@ class ScoringContext:
 class ImportanceResult:
     """What a criterion hands to allocation and selection.
 
-    `scores`: one float64 score per unit and group (higher: more important). `removal`: the fraction of each
-    group's units the criterion itself would remove (HyWIA's learned allocation; None for most criteria), read by
-    allocations that take it. `report`: what the run learned, JSON-ready, for the summary; `metadata`: the part of
-    it saved in the pruned model's `hywia` block.
+    `scores`: one float64 score per unit and group (higher: more important); selection keeps each group's
+    highest. `budget_scores`: scores comparable *across* groups, which allocations that rank units over groups read
+    (None: `scores`); a criterion whose scores are normalised within each group (HyWIA's learned fusion) gives its
+    raw ones here. `removal`: the fraction of each group's units the criterion itself would remove (HyWIA's learned
+    allocation; None for most criteria), read by allocations that take it. `report`: what the run learned,
+    JSON-ready, for the summary; `metadata`: the part of it saved in the pruned model's `hywia` block.
 
     Example:
         >>> result = ImportanceResult({(0, "mlp"): torch.tensor([0.2, 0.9], dtype=torch.float64)})
@@ -78,6 +80,7 @@ class ImportanceResult:
     removal: dict[GroupKey, float] | None = None
     report: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    budget_scores: Scores | None = None
 
 
 Criterion = Callable[[ScoringContext], "ImportanceResult | Scores"]
