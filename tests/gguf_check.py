@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -28,12 +29,27 @@ class Agreement:
     decisive_share: float  # share of positions that are decisive
 
 
+def _without_weight_repacking(defaults):
+    def model_params():
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    return model_params
+
+
 def open_gguf(path: Path, n_ctx: int = 256):
-    """The GGUF in llama.cpp with an f32 KV cache (its default is f16, which alone moves SmolLM2's logits by ~1e-2)."""
+    """The GGUF in llama.cpp with an f32 KV cache (its default is f16, which alone moves SmolLM2's logits by ~1e-2)
+    and without weight repacking: on CPUs with AMX, llama.cpp repacks quantised weights into AMX tiles, and that path
+    crashes on small matrices (ggml-org/llama.cpp#20824; `llama-cli --no-repack` is the CLI's switch).
+    llama-cpp-python has no argument for it, so its default model parameters are wrapped while the model loads."""
     import llama_cpp
 
-    return llama_cpp.Llama(str(path), logits_all=True, n_threads=1, n_ctx=n_ctx, verbose=False,
-                           type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
+    bindings = llama_cpp.llama_cpp
+    repacking_off = _without_weight_repacking(bindings.llama_model_default_params)
+    with mock.patch.object(bindings, "llama_model_default_params", repacking_off):
+        return llama_cpp.Llama(str(path), logits_all=True, n_threads=1, n_ctx=n_ctx, verbose=False,
+                               type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
 
 
 def compare_logits(model, path: Path, ids: list[int]) -> Agreement:
