@@ -41,6 +41,8 @@ RUNS = [
     ("magnitude_l2", {}, ["llm_pruner"]),
     ("hywia_fixed_0.5", {"fusion": "fixed", "fusion_alpha": 0.5}, ["llm_pruner"]),
     ("hywia", {}, ["learned", "llm_pruner"]),
+    # configured with LLM-Pruner's split: the pick chooses the selection for that split (selection alone)
+    ("hywia_split", {"allocation": "llm_pruner"}, ["llm_pruner"]),
 ]
 QUICK_RUNS = [
     ("element1", {}, ["llm_pruner", "cost_aware", "fine_implied"]),

@@ -103,6 +103,24 @@ def test_the_pick_costs_six_forward_passes(make_tiny_model, monkeypatch):
     assert steps == [0, 4] and len(candidates) == 5 and len(judged) == 6  # 2 untrained, 2 fusion steps, 2 after
 
 
+@pytest.mark.parametrize("allocation", ["llm_pruner", "cost_aware"])
+def test_under_another_allocation_the_pick_chooses_the_selection_for_it(make_tiny_model, allocation):
+    model, tokenizer = make_tiny_model("llama_gqa"), tiny_tokenizer()
+    pruner = HyWIAPruner(HyWIAConfig(**SETTINGS, allocation=allocation))
+    context = pruner.scoring_context(model, None, tokenizer)
+    result = pruner.score(context)
+    choice = result.metadata["plan_choice"]
+    candidates = {c["selection"]: c["loss"] for c in choice["candidates"]}
+    assert [c["allocation"] for c in choice["candidates"]] == [allocation] * 3 and set(candidates) == {
+        "fine", "coarse", "blend"}
+    assert choice["chosen"]["loss"] == min(candidates.values())  # never above element-wise selection ("fine")
+    pick = context.selection
+    pruner.apply(model, context, result)
+    with torch.no_grad():
+        shipped = float(model(input_ids=pick, labels=pick).loss)
+    assert shipped == pytest.approx(choice["chosen"]["loss"], rel=1e-4)
+
+
 def test_without_the_pick_the_learned_plan_ships(make_tiny_model):
     model, tokenizer = make_tiny_model("llama_gqa"), tiny_tokenizer()
     pruner = HyWIAPruner(HyWIAConfig(**SETTINGS, choose_plan=False))

@@ -5,7 +5,9 @@ carries that `removal`, which the `learned` allocation scales to the budget, and
 With `choose_plan` (default) the pick windows (`selection_data`) first score each candidate view (`PICK_VIEWS`) ×
 granularity (fine, coarse); the fusion starts from the best of them (`FusionStart`), and the plan shipped is the best
 on the same windows of the candidate plans (`plans.plan_pairs`: these, the learned allocation under the learned blend
-and under the starting granularity, the views under the blend): `plans.choose_plan`, recorded as `plan_choice`. Under an `allocation` other than `learned`, only the chosen selection (the scores) applies.
+and under the starting granularity, the views under the blend): `plans.choose_plan`, recorded as `plan_choice`.
+Under an `allocation` other than `learned`, the candidates are that allocation (its counts from the raw fine scores,
+`budget_scores`, as it will apply them) under each selection, and the best selection ships.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from ..importance.base import ImportanceResult, ScoringContext
 from ..importance.registry import register_importance
 from ..importance.statistics import Need
 from .attention import position_features
-from .plans import (BLEND, LEARNED, PICK_VIEWS, PlanCandidate, PlanChoice, autocast_dtype, choose_plan, plan_pairs,
-                    score_plans, untrained_pairs)
+from ..importance.units import Scores
+from ..registry import ALLOCATIONS
+from .plans import (BLEND, LEARNED, PICK_VIEWS, SELECTIONS, Counts, PlanCandidate, PlanChoice, autocast_dtype,
+                    budget_counts, choose_plan, plan_pairs, score_plans, untrained_pairs)
 from .scores import granularity_scores, normalise
 from .train import FusionInputs, FusionResult, FusionStart, FusionWindows, fusion_windows, train_fusion
 from .views import Removal, removal_views, view_fractions
@@ -30,21 +34,37 @@ def hywia_needs(config) -> set[Need]:
     return {taylor, Need.WINDOWS, Need.SELECTION} if config.fusion == "attention" else {taylor}
 
 
+def _view_counts(context: ScoringContext, views: dict[str, Removal]) -> dict[str, Counts]:
+    return {name: budget_counts(context, views[name]) for name in PICK_VIEWS}
+
+
 def _score_views(context: ScoringContext, inputs: FusionInputs, views: dict[str, Removal],
                  windows: FusionWindows) -> list[PlanCandidate]:
     """Every candidate view × granularity on the pick windows: the plans that need no training."""
-    candidates = {name: views[name] for name in PICK_VIEWS}
     selections = {"fine": inputs.fine, "coarse": inputs.coarse}
-    return score_plans(context, selections, candidates, windows.pick, untrained_pairs())
+    return score_plans(context, selections, _view_counts(context, views), windows.pick, untrained_pairs())
 
 
-def _pick(context: ScoringContext, inputs: FusionInputs, views: dict[str, Removal], result: FusionResult,
-          windows: FusionWindows, untrained: list[PlanCandidate], start: FusionStart) -> PlanChoice:
+def _pick(context: ScoringContext, inputs: FusionInputs, raw_fine: Scores, views: dict[str, Removal],
+          result: FusionResult, windows: FusionWindows, untrained: list[PlanCandidate],
+          start: FusionStart) -> PlanChoice:
+    """The learned allocation's candidates (`plan_pairs`); under another configured allocation, that allocation's
+    counts (from the raw fine scores, as it will apply them) under each selection, so the selection shipped is the
+    best one for the allocation that will use it."""
     selections = {"fine": inputs.fine, "coarse": inputs.coarse, BLEND: result.scores}
-    allocations = {LEARNED: result.removal, **{name: views[name] for name in PICK_VIEWS}}
+    allocation = context.config.resolved_allocation
+    if allocation != LEARNED:
+        counts = ALLOCATIONS.get(allocation)(context, _as_double(raw_fine), None)
+        pairs = [(allocation, selection) for selection in SELECTIONS]
+        return choose_plan(context, selections, {allocation: counts}, windows.pick, windows.source, pairs)
+    allocations = {LEARNED: budget_counts(context, result.removal), **_view_counts(context, views)}
     known = {(c.allocation, c.selection): c.loss for c in untrained}
     return choose_plan(context, selections, allocations, windows.pick, windows.source, plan_pairs(start.granularity),
                        result.best_loss, known)
+
+
+def _as_double(scores: Scores) -> Scores:
+    return {key: value.double() for key, value in scores.items()}
 
 
 @register_importance("hywia", needs=hywia_needs, gives_removal=lambda config: config.fusion == "attention")
@@ -79,12 +99,12 @@ def hywia(context: ScoringContext) -> ImportanceResult:
     metadata = {"learned_blend": blend, "fusion_autocast": autocast_dtype(context)}
     scores, removal = result.scores, result.removal
     if picking:
-        choice = _pick(context, inputs, views, result, windows, untrained, start)
+        choice = _pick(context, inputs, raw_fine, views, result, windows, untrained, start)
         chosen = choice.chosen
         scores = {"fine": fine, "coarse": coarse_normalised, BLEND: result.scores}[chosen.selection]
-        removal = result.removal if chosen.allocation == LEARNED else views[chosen.allocation]
+        removal = views[chosen.allocation] if chosen.allocation in PICK_VIEWS else result.removal
         report["plan_choice"] = metadata["plan_choice"] = choice.as_dict()
         report["fusion_start"] = metadata["fusion_start"] = asdict(start)
     # The fused scores are normalised within each group: across groups (other allocations) the raw fine scores rank.
-    return ImportanceResult({k: v.double() for k, v in scores.items()}, removal=removal, report=report,
-                            metadata=metadata, budget_scores={k: v.double() for k, v in raw_fine.items()})
+    return ImportanceResult(_as_double(scores), removal=removal, report=report, metadata=metadata,
+                            budget_scores=_as_double(raw_fine))

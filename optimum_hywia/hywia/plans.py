@@ -29,6 +29,8 @@ from ..masks import UnitMasks, keep_mask
 from ..selection import GroupKey, fractions_to_counts, select_kept_units
 from .views import Removal
 
+Counts = dict[GroupKey, int]  # units removed per group
+
 LEARNED, BLEND = "learned", "blend"
 PICK_VIEWS = ("fine_units",)  # views (of `ALLOCATION_VIEWS`) that are candidate plans
 GRANULARITIES = ("fine", "coarse")  # the selections that need no training: the fusion's possible starts
@@ -94,16 +96,16 @@ def autocast(context: ScoringContext):
     return torch.autocast(device_type=input_device(context.model).type, dtype=getattr(torch, dtype))
 
 
-def budget_counts(context: ScoringContext, removal: Removal) -> dict[GroupKey, int]:
+def budget_counts(context: ScoringContext, removal: Removal) -> Counts:
     """Units removed per group when `removal` fractions are scaled to the budget (the `learned` allocation's rule)."""
     config = context.config
     fractions = {key: float(value) for key, value in removal.items()}
     return fractions_to_counts(context.groups, fractions, config.pruning_ratio, config.min_units_per_layer)
 
 
-def plan_loss(context: ScoringContext, scores: Scores, removal: Removal, windows: torch.Tensor) -> float:
-    """Mean token loss of the model with the plan's removed units masked out, on `windows`, in one forward pass."""
-    counts = budget_counts(context, removal)
+def plan_loss(context: ScoringContext, scores: Scores, counts: Counts, windows: torch.Tensor) -> float:
+    """Mean token loss of the model with `counts` units of each group removed (the lowest by `scores`) masked out,
+    on `windows`, in one forward pass."""
     masks = {
         group.key: keep_mask(group, select_kept_units(group, scores[group.key].detach(), counts[group.key]))
         for group in context.groups
@@ -125,10 +127,11 @@ def plan_pairs(start_granularity: str | None) -> list[tuple[str, str]]:
     return [*learned, *untrained_pairs(), *((view, BLEND) for view in PICK_VIEWS)]
 
 
-def score_plans(context: ScoringContext, selections: dict[str, Scores], allocations: dict[str, Removal],
+def score_plans(context: ScoringContext, selections: dict[str, Scores], allocations: dict[str, Counts],
                 windows: torch.Tensor, pairs: list[tuple[str, str]],
                 known: dict[tuple[str, str], float] | None = None) -> list[PlanCandidate]:
-    """Each (allocation, selection) of `pairs` scored on `windows` (pairs in `known` are not measured again)."""
+    """Each (allocation, selection) of `pairs` scored on `windows` (pairs in `known` are not measured again);
+    `allocations`: the units each group loses under each allocation named in `pairs`."""
     known = known or {}
     candidates = []
     for allocation, selection in tqdm(pairs, desc="HyWIA plan pick", leave=False):
@@ -142,21 +145,23 @@ def score_plans(context: ScoringContext, selections: dict[str, Scores], allocati
 def choose_plan(
     context: ScoringContext,
     selections: dict[str, Scores],
-    allocations: dict[str, Removal],
+    allocations: dict[str, Counts],
     windows: torch.Tensor,
     source: str,
     pairs: list[tuple[str, str]],
     learned_loss: float | None = None,
     known: dict[tuple[str, str], float] | None = None,
 ) -> PlanChoice:
-    """Score each (allocation, selection) of `pairs` on `windows` and return the choice (the learned plan unless
-    another beats it by more than `PICK_MARGIN`); `learned_loss`: the learned plan's loss when already measured on
-    these windows, `known`: other candidates' losses already measured on them."""
+    """Score each (allocation, selection) of `pairs` on `windows` and return the choice: the lowest loss, except
+    that the learned plan, when a candidate, stays unless another beats it by more than `PICK_MARGIN`;
+    `learned_loss`: the learned plan's loss when already measured on these windows, `known`: other candidates'
+    losses already measured on them."""
     known = dict(known or {})
     if learned_loss is not None:
         known[(LEARNED, BLEND)] = learned_loss
     candidates = score_plans(context, selections, allocations, windows, pairs, known)
     candidates.sort(key=lambda candidate: (candidate.allocation, candidate.selection) != (LEARNED, BLEND))
-    best, learned = min(candidates, key=lambda candidate: candidate.loss), candidates[0]
-    chosen = learned if learned.loss <= best.loss * (1 + PICK_MARGIN) else best
+    best, first = min(candidates, key=lambda candidate: candidate.loss), candidates[0]
+    learned = first if (first.allocation, first.selection) == (LEARNED, BLEND) else None
+    chosen = learned if learned is not None and learned.loss <= best.loss * (1 + PICK_MARGIN) else best
     return PlanChoice(chosen, tuple(candidates), source)

@@ -22,7 +22,7 @@ from ..importance.gradient_pass import gradient_scope, input_device
 from ..masks import UnitMasks
 from ..selection import GroupKey, bisect_scale, params_budget, removable
 from .attention import GranularityAttention
-from .plans import autocast, plan_loss
+from .plans import autocast, budget_counts, plan_loss
 from .views import ALLOCATION_VIEWS, INITIAL_VIEW
 
 REFERENCE_UNITS = 256
@@ -173,7 +173,7 @@ def train_fusion(context: ScoringContext, inputs: FusionInputs, windows: FusionW
             if holdout is not None and (step % config.fusion_eval_every == 0 or step == config.fusion_steps):
                 with torch.no_grad():
                     scores, removal, _, _ = fuse(attention, inputs)
-                loss = plan_loss(context, scores, removal, holdout)
+                loss = plan_loss(context, scores, budget_counts(context, removal), holdout)
                 history.append({"step": step, "holdout_loss": loss})
                 initial_loss = loss if step == 0 else initial_loss
                 if loss < best[0]:
