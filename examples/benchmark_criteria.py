@@ -246,7 +246,10 @@ def plot_widths(rows: list[dict], path: Path) -> None:
 
 def report(rows: list[dict], eval_names: list[str], header: str, output_dir: Path, stem: str, payload: dict) -> None:
     table = aggregate(rows, eval_names)
-    text = markdown(table, eval_names, header) + "\n\n## HyWIA against the others\n\n" + bar_check(table, eval_names)
+    text = markdown(table, eval_names, header)
+    comparison = bar_check(table, eval_names)
+    if len(comparison.splitlines()) > 2:  # a header and its rule alone: nothing to compare HyWIA with
+        text += "\n\n## HyWIA against the others\n\n" + comparison
     write_results(output_dir, stem, {**payload, "rows": rows, "table": table}, text)
     plot_widths(rows, output_dir / f"{stem}_widths.png")
     print(text)
