@@ -190,7 +190,7 @@ def bar_check(table: list[dict], eval_names: list[str]) -> str:
         ours = next((e for e in at if (e["criterion"], e["allocation"]) == ("hywia", "learned")), None)
         if ours is None:
             continue
-        splits = [e for e in at if e["allocation"] == "llm_pruner" and e["criterion"] != "hywia"]
+        splits = [e for e in at if e["allocation"] == "llm_pruner" and not e["criterion"].startswith("hywia")]
         singles = [e for e in at if e["criterion"] in SINGLE_GRANULARITY]
         if not (splits and singles):  # a run of hywia alone has nothing to compare with
             continue

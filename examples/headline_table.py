@@ -40,7 +40,7 @@ def rows_for(table: list[dict], ratio: float) -> list[str]:
     def find(criterion: str, allocation: str) -> dict:
         return next(e for e in at_ratio if e["criterion"] == criterion and e["allocation"] == allocation)
 
-    split = [e for e in at_ratio if e["allocation"] == "llm_pruner" and e["criterion"] != "hywia"]
+    split = [e for e in at_ratio if e["allocation"] == "llm_pruner" and not e["criterion"].startswith("hywia")]
     single = [e for e in at_ratio if e["allocation"] == "cost_aware" and e["criterion"] in SINGLE_GRANULARITIES]
     hywia, element1_split = find("hywia", "learned"), find("element1", "llm_pruner")
     element1_cost, element1_own = find("element1", "cost_aware"), find("element1", "hywia_allocation")
