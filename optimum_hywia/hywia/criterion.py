@@ -45,16 +45,17 @@ def _score_views(context: ScoringContext, inputs: FusionInputs, views: dict[str,
     return score_plans(context, selections, _view_counts(context, views), windows.pick, untrained_pairs())
 
 
-def _pick(context: ScoringContext, inputs: FusionInputs, raw_fine: Scores, views: dict[str, Removal],
+def _pick(context: ScoringContext, inputs: FusionInputs, budget_scores: Scores, views: dict[str, Removal],
           result: FusionResult, windows: FusionWindows, untrained: list[PlanCandidate],
           start: FusionStart) -> PlanChoice:
     """The learned allocation's candidates (`plan_pairs`); under another configured allocation, that allocation's
-    counts (from the raw fine scores, as it will apply them) under each selection, so the selection shipped is the
-    best one for the allocation that will use it."""
+    counts (from `budget_scores`, the raw fine scores, as it will apply them) under each selection, so the selection
+    shipped is the best one for the allocation that will use it."""
     selections = {"fine": inputs.fine, "coarse": inputs.coarse, BLEND: result.scores}
     allocation = context.config.resolved_allocation
     if allocation != LEARNED:
-        counts = ALLOCATIONS.get(allocation)(context, _as_double(raw_fine), None)
+        # the registry, not `allocation.allocate`: that module imports this package's views
+        counts = ALLOCATIONS.get(allocation)(context, budget_scores, None)
         pairs = [(allocation, selection) for selection in SELECTIONS]
         return choose_plan(context, selections, {allocation: counts}, windows.pick, windows.source, pairs)
     allocations = {LEARNED: budget_counts(context, result.removal), **_view_counts(context, views)}
@@ -95,16 +96,18 @@ def hywia(context: ScoringContext) -> ImportanceResult:
         start = FusionStart(best.allocation, best.selection)
     result = train_fusion(context, inputs, windows, start)
     blend = {f"{layer}.{kind}": values for (layer, kind), values in result.blend.items()}
-    report = {"learned_blend": blend, "fusion_history": result.history, "fusion_autocast": autocast_dtype(context)}
-    metadata = {"learned_blend": blend, "fusion_autocast": autocast_dtype(context)}
+    dtype = autocast_dtype(context)
+    report = {"learned_blend": blend, "fusion_history": result.history, "fusion_autocast": dtype}
+    metadata = {"learned_blend": blend, "fusion_autocast": dtype}
+    # The fused scores are normalised within each group: across groups (other allocations) the raw fine scores rank.
+    budget_scores = _as_double(raw_fine)
     scores, removal = result.scores, result.removal
     if picking:
-        choice = _pick(context, inputs, raw_fine, views, result, windows, untrained, start)
+        choice = _pick(context, inputs, budget_scores, views, result, windows, untrained, start)
         chosen = choice.chosen
         scores = {"fine": fine, "coarse": coarse_normalised, BLEND: result.scores}[chosen.selection]
         removal = views[chosen.allocation] if chosen.allocation in PICK_VIEWS else result.removal
         report["plan_choice"] = metadata["plan_choice"] = choice.as_dict()
         report["fusion_start"] = metadata["fusion_start"] = asdict(start)
-    # The fused scores are normalised within each group: across groups (other allocations) the raw fine scores rank.
     return ImportanceResult(_as_double(scores), removal=removal, report=report, metadata=metadata,
-                            budget_scores=_as_double(raw_fine))
+                            budget_scores=budget_scores)
