@@ -15,6 +15,15 @@ from pathlib import Path
 from typing import Iterator
 
 
+# LLM-Pruner's single-granularity criteria (element-wise 1st/2nd order, vector-wise, group-vector): HyWIA's bar
+SINGLE_GRANULARITY = ("element1", "element2", "vector", "groupvec")
+
+
+def is_hywia(criterion: str) -> bool:
+    """Whether a results row is HyWIA's own (`hywia`, `hywia_split`, `hywia_fixed_0.5`, ...), not a baseline."""
+    return criterion.startswith("hywia")
+
+
 def machine_info() -> dict:
     import torch
     import transformers

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from bench_common import add_grid_arguments, command_line, machine_info, mean_and_spread, measured, write_results
+from bench_common import (SINGLE_GRANULARITY, add_grid_arguments, command_line, is_hywia, machine_info, mean_and_spread,
+                          measured, write_results)
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.data import load_calibration_data, load_model_and_tokenizer, load_text, tokenize_text
 from optimum_hywia.evaluation import perplexity
@@ -88,7 +89,7 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def criterion_config(name: str, overrides: dict, ratio: float, seed: int, common: dict) -> HyWIAConfig:
-    importance = "hywia" if name.startswith("hywia") else name
+    importance = "hywia" if is_hywia(name) else name
     return HyWIAConfig(**{**common, **overrides, "importance": importance, "pruning_ratio": ratio, "seed": seed})
 
 
@@ -177,8 +178,6 @@ def markdown(table: list[dict], eval_names: list[str], header: str) -> str:
     return "\n".join(lines)
 
 
-SINGLE_GRANULARITY = ("element1", "element2", "vector", "groupvec")
-
 
 def bar_check(table: list[dict], eval_names: list[str]) -> str:
     """The headline comparison: hywia (learned) against every other criterion under LLM-Pruner's split, and against
@@ -190,7 +189,7 @@ def bar_check(table: list[dict], eval_names: list[str]) -> str:
         ours = next((e for e in at if (e["criterion"], e["allocation"]) == ("hywia", "learned")), None)
         if ours is None:
             continue
-        splits = [e for e in at if e["allocation"] == "llm_pruner" and not e["criterion"].startswith("hywia")]
+        splits = [e for e in at if e["allocation"] == "llm_pruner" and not is_hywia(e["criterion"])]
         singles = [e for e in at if e["criterion"] in SINGLE_GRANULARITY]
         if not (splits and singles):  # a run of hywia alone has nothing to compare with
             continue

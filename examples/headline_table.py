@@ -15,10 +15,11 @@ import json
 import re
 from pathlib import Path
 
+from bench_common import SINGLE_GRANULARITY, is_hywia
+
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
 MODELS = {"SmolLM2-135M": "criteria.json", "Gemma 3 270M": "criteria_gemma3-270m.json"}
 TEXTS = {"in_domain": "Pride and Prejudice", "out_of_domain": "Jargon File (out of domain)"}
-SINGLE_GRANULARITIES = ("element1", "vector")  # LLM-Pruner's element-wise and vector-wise scores
 HEADER = ("| ratio | held-out text | element1, LLM-Pruner's split | best criterion, LLM-Pruner's split | element1, "
           "`cost_aware` | best single granularity, `cost_aware` | element1, HyWIA's allocation | **HyWIA (defaults)** | "
           "HyWIA ÷ best split / ÷ element1 `cost_aware` / ÷ best `cost_aware` |\n" + "|---" * 9 + "|")
@@ -40,8 +41,8 @@ def rows_for(table: list[dict], ratio: float) -> list[str]:
     def find(criterion: str, allocation: str) -> dict:
         return next(e for e in at_ratio if e["criterion"] == criterion and e["allocation"] == allocation)
 
-    split = [e for e in at_ratio if e["allocation"] == "llm_pruner" and not e["criterion"].startswith("hywia")]
-    single = [e for e in at_ratio if e["allocation"] == "cost_aware" and e["criterion"] in SINGLE_GRANULARITIES]
+    split = [e for e in at_ratio if e["allocation"] == "llm_pruner" and not is_hywia(e["criterion"])]
+    single = [e for e in at_ratio if e["allocation"] == "cost_aware" and e["criterion"] in SINGLE_GRANULARITY]
     hywia, element1_split = find("hywia", "learned"), find("element1", "llm_pruner")
     element1_cost, element1_own = find("element1", "cost_aware"), find("element1", "hywia_allocation")
     lines = []
