@@ -9,7 +9,8 @@ suite (accuracy per task with lm-eval's stderr, and the mean over tasks), perple
 domain) and the Jargon File's held-out slice (out of domain).
 
 Rows are appended to `<name>_rows.jsonl` as they finish and the tables and plot are rewritten after each one; a rerun
-skips the rows already there (resumable).
+skips the rows already there (resumable). Each row records the command that made it and its protocol (recovery budget,
+items per task, perplexity windows); resuming with another protocol is refused, so one table never mixes two.
 
     python examples/benchmark_recovery.py                                   # the full grid (GPU recommended)
     python examples/benchmark_recovery.py --ratios 0.5 --seeds 0 --recover-steps 4 --limit 4 --ppl-windows 4 \\
@@ -78,11 +79,28 @@ def evaluate(plan: EvalPlan, model, tokenizer, args) -> dict:
     return {"mean_acc": mean["value"], "mean_acc_stderr": mean["stderr"], "tasks": tasks, **ppl}
 
 
+def protocol(args) -> dict:
+    """What must be equal for two rows to share a table: the recovery budget and the evaluation sizes."""
+    return {"recovery_budget": budget(args), "limit": args.limit, "ppl_windows": args.ppl_windows}
+
+
+def check_protocol(rows: list[dict], args) -> None:
+    wanted = protocol(args)
+    for row in rows:
+        if row["protocol"] != wanted:
+            raise SystemExit(f"{args.output_dir / args.name}_rows.jsonl holds rows made with {row['protocol']}, not "
+                             f"{wanted}: rerun with the same --recover-* / --limit / --ppl-windows, or choose a new --name")
+
+
+def new_row(model_name: str, ratio: float, method: str, seed: int, args) -> dict:
+    return {"model": model_name, "ratio": ratio, "method": method, "seed": seed, "command": command_line(),
+            "protocol": protocol(args), "wall_s": {}}
+
+
 def run_pruned(dense, tokenizer, train_rows, plan, model_name, ratio, seed, method, args) -> dict:
     """Prune a copy of `dense`, score it, recover it with LoRA, score it again; wall time of each phase."""
     config = HyWIAConfig(**{**METHODS[method], "pruning_ratio": ratio, "seed": seed})
-    row = {"model": model_name, "ratio": ratio, "method": method, "seed": seed, "config": config.to_dict(),
-           "wall_s": {}}
+    row = {**new_row(model_name, ratio, method, seed, args), "config": config.to_dict()}
     clock = {"start": time.perf_counter()}
 
     def score_before(pruned) -> None:
@@ -105,10 +123,10 @@ def run_pruned(dense, tokenizer, train_rows, plan, model_name, ratio, seed, meth
 
 def run_dense(dense, tokenizer, plan, model_name, args) -> dict:
     start = time.perf_counter()
+    row = new_row(model_name, 0.0, "dense", 0, args)
     scores = evaluate(plan, dense, tokenizer, args)
-    return {"model": model_name, "ratio": 0.0, "method": "dense", "seed": 0, "params": sum(
-        p.numel() for p in dense.parameters()), "before": scores, "after": None,
-        "wall_s": {"eval_before": time.perf_counter() - start}}
+    return {**row, "params": sum(p.numel() for p in dense.parameters()), "before": scores, "after": None,
+            "wall_s": {"eval_before": time.perf_counter() - start}}
 
 
 def budget(args) -> dict:
@@ -119,10 +137,14 @@ def budget(args) -> dict:
 
 def header(args, rows: list[dict]) -> str:
     b = budget(args)
-    methods = ", ".join(f"{m} = {METHODS[m] or 'HyWIAConfig defaults'}" for m in args.methods)
+    shown = {r["method"] for r in rows}
+    methods = ", ".join(f"{m} = {METHODS[m] or 'HyWIAConfig defaults'}" for m in METHODS if m in shown)
+    commands = list(dict.fromkeys(r["command"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
     return "\n".join([
-        f"# Pruned, then recovered with LoRA ({', '.join(args.models)})", "",
-        f"Made by `{command_line()}` ({len(rows)} rows in {args.name}_rows.jsonl).  ",
+        f"# Pruned, then recovered with LoRA ({', '.join(models)})", "",
+        f"Made by {' then '.join(f'`cd examples && {c}`' for c in commands)} (resumable; {len(rows)} rows in "
+        f"{args.name}_rows.jsonl, each naming its command).  ",
         f"Recovery: LoRA r={b['r']}, alpha={b['lora_alpha']}, dropout {b['lora_dropout']} on every linear projection, "
         f"lr {b['learning_rate']}, {b['steps']} steps x {b['batch_size']} windows x {b['seq_len']} tokens = "
         f"{b['tokens']:,} tokens of `{b['data']}` (the calibration texts, disjoint from every evaluation text), "
@@ -136,9 +158,8 @@ def header(args, rows: list[dict]) -> str:
 
 def write_all(rows: list[dict], args) -> None:
     entries = summary(rows)
-    payload = {"command": command_line(), "machine": machine_info(), "recovery_budget": budget(args),
-               "limit": args.limit, "ppl_windows": args.ppl_windows, "summary": entries, "margins": margins(entries),
-               "rows": rows}
+    payload = {"commands": list(dict.fromkeys(r["command"] for r in rows)), "machine": machine_info(),
+               **protocol(args), "summary": entries, "margins": margins(entries), "rows": rows}
     write_results(args.output_dir, args.name, payload, markdown(rows, header(args, rows)))
     plot(rows, args.output_dir / f"{args.name}.png")
 
@@ -148,6 +169,7 @@ def main() -> None:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     log = args.output_dir / f"{args.name}_rows.jsonl"
     rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    check_protocol(rows, args)
     done = {(r["model"], r["ratio"], r["method"], r["seed"]) for r in rows}
     plan = EvalPlan.from_tasks([*OFFLINE_TASKS, *(f"ppl:{s}" for s in PPL_SOURCES.values())])
     for model_name in args.models:
