@@ -92,6 +92,11 @@ def check_protocol(rows: list[dict], args) -> None:
                              f"{wanted}: rerun with the same --recover-* / --limit / --ppl-windows, or choose a new --name")
 
 
+def commands(rows: list[dict]) -> list[str]:
+    """The distinct commands that made `rows`, in the order they first appear."""
+    return list(dict.fromkeys(r["command"] for r in rows))
+
+
 def new_row(model_name: str, ratio: float, method: str, seed: int, args) -> dict:
     return {"model": model_name, "ratio": ratio, "method": method, "seed": seed, "command": command_line(),
             "protocol": protocol(args), "wall_s": {}}
@@ -124,9 +129,10 @@ def run_pruned(dense, tokenizer, train_rows, plan, model_name, ratio, seed, meth
 def run_dense(dense, tokenizer, plan, model_name, args) -> dict:
     start = time.perf_counter()
     row = new_row(model_name, 0.0, "dense", 0, args)
-    scores = evaluate(plan, dense, tokenizer, args)
-    return {**row, "params": sum(p.numel() for p in dense.parameters()), "before": scores, "after": None,
-            "wall_s": {"eval_before": time.perf_counter() - start}}
+    row.update(params=sum(p.numel() for p in dense.parameters()), before=evaluate(plan, dense, tokenizer, args),
+               after=None)
+    row["wall_s"]["eval_before"] = time.perf_counter() - start
+    return row
 
 
 def budget(args) -> dict:
@@ -139,11 +145,10 @@ def header(args, rows: list[dict]) -> str:
     b = budget(args)
     shown = {r["method"] for r in rows}
     methods = ", ".join(f"{m} = {METHODS[m] or 'HyWIAConfig defaults'}" for m in METHODS if m in shown)
-    commands = list(dict.fromkeys(r["command"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
     return "\n".join([
         f"# Pruned, then recovered with LoRA ({', '.join(models)})", "",
-        f"Made by {' then '.join(f'`cd examples && {c}`' for c in commands)} (resumable; {len(rows)} rows in "
+        f"Made by {' then '.join(f'`cd examples && {c}`' for c in commands(rows))} (resumable; {len(rows)} rows in "
         f"{args.name}_rows.jsonl, each naming its command).  ",
         f"Recovery: LoRA r={b['r']}, alpha={b['lora_alpha']}, dropout {b['lora_dropout']} on every linear projection, "
         f"lr {b['learning_rate']}, {b['steps']} steps x {b['batch_size']} windows x {b['seq_len']} tokens = "
@@ -158,7 +163,7 @@ def header(args, rows: list[dict]) -> str:
 
 def write_all(rows: list[dict], args) -> None:
     entries = summary(rows)
-    payload = {"commands": list(dict.fromkeys(r["command"] for r in rows)), "machine": machine_info(),
+    payload = {"commands": commands(rows), "machine": machine_info(),
                **protocol(args), "summary": entries, "margins": margins(entries), "rows": rows}
     write_results(args.output_dir, args.name, payload, markdown(rows, header(args, rows)))
     plot(rows, args.output_dir / f"{args.name}.png")
