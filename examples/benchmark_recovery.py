@@ -65,6 +65,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=8, help="evaluation batch size")
     parser.add_argument("--output-dir", type=Path, default=Path("docs/results"))
     parser.add_argument("--name", default="recovery", help="file stem")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite the tables and plot from the rows file without running anything")
     return parser.parse_args()
 
 
@@ -164,7 +166,7 @@ def header(args, rows: list[dict]) -> str:
 def write_all(rows: list[dict], args) -> None:
     entries = summary(rows)
     payload = {"commands": commands(rows), "machine": machine_info(),
-               **protocol(args), "summary": entries, "margins": margins(entries), "rows": rows}
+               **protocol(args), "summary": entries, "margins": margins(rows), "rows": rows}
     write_results(args.output_dir, args.name, payload, markdown(rows, header(args, rows)))
     plot(rows, args.output_dir / f"{args.name}.png")
 
@@ -176,6 +178,11 @@ def main() -> None:
     rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     check_protocol(rows, args)
     done = {(r["model"], r["ratio"], r["method"], r["seed"]) for r in rows}
+    if args.report_only:
+        if not rows:
+            raise SystemExit(f"--report-only: {log} holds no rows")
+        write_all(rows, args)
+        return
     plan = EvalPlan.from_tasks([*OFFLINE_TASKS, *(f"ppl:{s}" for s in PPL_SOURCES.values())])
     for model_name in args.models:
         dense, tokenizer = load_model_and_tokenizer(model_name)

@@ -49,17 +49,27 @@ def summary(rows: list[dict]) -> list[dict]:
             for (model, ratio, method), group in sorted(_group(rows).items())]
 
 
-def margins(entries: list[dict]) -> list[dict]:
-    """Mean zero-shot accuracy after recovery, HyWIA − LLM-Pruner, per model and ratio (points)."""
-    by_key = {(e["model"], e["ratio"], e["method"]): e for e in entries}
+def margins(rows: list[dict]) -> list[dict]:
+    """HyWIA − LLM-Pruner after recovery per model and ratio, over the seeds both finished (paired).
+
+    Mean zero-shot accuracy (points) and both perplexities of each method, so the margin never compares
+    means over different seeds.
+    """
+    groups = _group(rows)
     out = []
-    for (model, ratio, method), entry in by_key.items():
-        other = by_key.get((model, ratio, "llm_pruner"))
-        if method != "hywia" or other is None or "mean_acc" not in entry["after"] or "mean_acc" not in other["after"]:
+    for (model, ratio, method), group in sorted(groups.items()):
+        if method != "hywia":
             continue
-        out.append({"model": model, "ratio": ratio,
-                    "hywia_minus_llm_pruner_points": 100 * (entry["after"]["mean_acc"]["mean"]
-                                                            - other["after"]["mean_acc"]["mean"])})
+        hywia = {r["seed"]: r["after"] for r in group if r.get("after")}
+        other = {r["seed"]: r["after"] for r in groups.get((model, ratio, "llm_pruner"), []) if r.get("after")}
+        seeds = sorted(hywia.keys() & other.keys())
+        if not seeds:
+            continue
+        points = 100 * statistics.fmean(hywia[s]["mean_acc"] - other[s]["mean_acc"] for s in seeds)
+        ppl = {f"{key}_after": {name: statistics.fmean(scores[s][key] for s in seeds)
+                                for name, scores in (("hywia", hywia), ("llm_pruner", other))}
+               for key, _ in PPL_COLUMNS}
+        out.append({"model": model, "ratio": ratio, "seeds": seeds, "hywia_minus_llm_pruner_points": points, **ppl})
     return out
 
 
@@ -87,10 +97,14 @@ def markdown(rows: list[dict], header: str) -> str:
             cells.append("–" if not scores else f"{100 * statistics.fmean(s['value'] for s in scores):.2f} ± "
                                                 f"{100 * statistics.fmean(s['stderr'] or 0 for s in scores):.2f}")
         lines.append(f"| {model} | {ratio:g} | {method} | " + " | ".join(cells) + " |")
-    found = margins(summary(rows))
+    found = margins(rows)
     if found:
-        lines += ["", "Mean zero-shot accuracy after recovery, HyWIA − LLM-Pruner (points):", ""]
-        lines += [f"- {m['model']}, ratio {m['ratio']:g}: {m['hywia_minus_llm_pruner_points']:+.2f}" for m in found]
+        lines += ["", "After recovery, HyWIA − LLM-Pruner over the seeds both finished: mean zero-shot accuracy "
+                  "(points); perplexity P&P / Jargon, HyWIA vs LLM-Pruner:", ""]
+        lines += [f"- {m['model']}, ratio {m['ratio']:g}, seeds {', '.join(map(str, m['seeds']))}: "
+                  f"{m['hywia_minus_llm_pruner_points']:+.2f}; "
+                  f"{m['ppl_in_after']['hywia']:.2f} / {m['ppl_out_after']['hywia']:.2f} vs "
+                  f"{m['ppl_in_after']['llm_pruner']:.2f} / {m['ppl_out_after']['llm_pruner']:.2f}" for m in found]
     return "\n".join(lines)
 
 
