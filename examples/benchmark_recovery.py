@@ -164,10 +164,10 @@ def header(args, rows: list[dict]) -> str:
 
 
 def write_all(rows: list[dict], args) -> None:
-    entries = summary(rows)
+    paired = margins(rows)
     payload = {"commands": commands(rows), "machine": machine_info(),
-               **protocol(args), "summary": entries, "margins": margins(rows), "rows": rows}
-    write_results(args.output_dir, args.name, payload, markdown(rows, header(args, rows)))
+               **protocol(args), "summary": summary(rows), "margins": paired, "rows": rows}
+    write_results(args.output_dir, args.name, payload, markdown(rows, header(args, rows), paired))
     plot(rows, args.output_dir / f"{args.name}.png")
 
 

@@ -3,10 +3,11 @@
     python examples/headline_table.py                 # prints both tables (Markdown)
 
 Reads `docs/results/criteria.json` (SmolLM2-135M) and `docs/results/criteria_gemma3-270m.json` (Gemma 3 270M), made by
-`benchmark_criteria.py --from-rows ...`, and `docs/results/recovery.json` (`benchmark_recovery.py`). Per ratio and held-out text: element1 and the best criterion under LLM-Pruner's
-split, element1 and the best single granularity under `cost_aware`, element1 under the allocation HyWIA shipped, and
-HyWIA; then HyWIA's ratio to three of them. Every number is a mean ± sd over the calibration seeds of the rows. The last
-column is the mean zero-shot accuracy after LoRA recovery, HyWIA − LLM-Pruner, over the seeds both finished.
+`benchmark_criteria.py --from-rows ...`, and `docs/results/recovery.json` (`benchmark_recovery.py`). Per ratio and
+held-out text: element1 and the best criterion under LLM-Pruner's split, element1 and the best single granularity
+under `cost_aware`, element1 under the allocation HyWIA shipped, and HyWIA; then HyWIA's ratio to three of them.
+Every number is a mean ± sd over the calibration seeds of the rows. The last column is the mean zero-shot accuracy
+after LoRA recovery, HyWIA − LLM-Pruner, over the seeds both finished.
 """
 
 from __future__ import annotations

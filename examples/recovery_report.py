@@ -73,8 +73,9 @@ def margins(rows: list[dict]) -> list[dict]:
     return out
 
 
-def markdown(rows: list[dict], header: str) -> str:
-    """The results as markdown: one line per (model, ratio, method), then accuracy per task after recovery."""
+def markdown(rows: list[dict], header: str, found: list[dict]) -> str:
+    """The results as markdown: one line per (model, ratio, method), accuracy per task after recovery, then `found`
+    (the paired margins of `margins`)."""
     lines = [header, "", "Mean zero-shot accuracy (%, mean of the offline tasks) and perplexity, mean ± spread over "
              "calibration seeds; `before` = right after pruning, `after` = after LoRA recovery.", "",
              "| model | ratio | method | seeds | acc before | acc after | " + " | ".join(
@@ -97,7 +98,6 @@ def markdown(rows: list[dict], header: str) -> str:
             cells.append("–" if not scores else f"{100 * statistics.fmean(s['value'] for s in scores):.2f} ± "
                                                 f"{100 * statistics.fmean(s['stderr'] or 0 for s in scores):.2f}")
         lines.append(f"| {model} | {ratio:g} | {method} | " + " | ".join(cells) + " |")
-    found = margins(rows)
     if found:
         lines += ["", "After recovery, HyWIA − LLM-Pruner over the seeds both finished: mean zero-shot accuracy "
                   "(points); perplexity P&P / Jargon, HyWIA vs LLM-Pruner:", ""]
