@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -79,6 +80,22 @@ def write_results(output_dir: Path, stem: str, payload: dict, table: str) -> Non
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
     (output_dir / f"{stem}.md").write_text(table + "\n")
+
+
+def add_split_argument(parser, purpose: str) -> None:
+    """`--split validation|test` (default validation), refused at parse time where `purpose` may not see the test
+    split (a study, a sweep or a default is a choice: validation only; a final table takes either)."""
+    from optimum_hywia.evaluation.splits import VALIDATION, check_split
+
+    def checked(value: str) -> str:
+        try:
+            return check_split(value, purpose)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+
+    parser.add_argument("--split", type=checked, default=VALIDATION,
+                        help=f"evaluation texts: validation or test (a {purpose}: "
+                             f"{'either' if purpose == 'final table' else 'validation only'})")
 
 
 def add_grid_arguments(parser) -> None:

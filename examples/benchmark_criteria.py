@@ -22,11 +22,12 @@ from pathlib import Path
 
 import torch
 
-from bench_common import (SINGLE_GRANULARITY, add_grid_arguments, command_line, is_hywia, machine_info, mean_and_spread,
+from bench_common import (SINGLE_GRANULARITY, add_grid_arguments, add_split_argument, command_line, is_hywia, machine_info, mean_and_spread,
                           measured, write_results)
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.data import load_calibration_data, load_model_and_tokenizer, load_text, tokenize_text
 from optimum_hywia.evaluation import perplexity
+from optimum_hywia.evaluation.splits import ppl_sources
 from optimum_hywia.hywia import ALLOCATION_VIEWS
 from optimum_hywia.importance import ImportanceResult, get_importance
 
@@ -51,8 +52,6 @@ QUICK_RUNS = [
     ("hywia", {}, ["learned", "llm_pruner"]),
 ]
 DEFAULT_MODEL = "builtin:smollm2-135m"
-EVAL_TEXTS = {"heldout": ("builtin:prideprejudice", "builtin:jargon"),
-              "validation": ("builtin:sensesensibility", "builtin:jargon_validation")}
 
 
 def parse_args() -> argparse.Namespace:
@@ -60,7 +59,7 @@ def parse_args() -> argparse.Namespace:
     add_grid_arguments(parser)
     parser.add_argument("--calibration-data", default=None, help="default: HyWIAConfig's")
     parser.add_argument("--only", nargs="*", default=None, help="criteria to run (names from the grid)")
-    parser.add_argument("--validation", action="store_true", help="evaluate on the validation texts")
+    add_split_argument(parser, "final table")
     parser.add_argument("--quick", action="store_true", help="one seed, ratio 0.5, a few runs")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="HyWIAConfig overrides for every run, e.g. fusion_steps=20")
@@ -271,7 +270,7 @@ def main() -> None:
         runs = [run for run in runs if run[0] in args.only]
     common = parse_overrides(args.set)
     dense, tokenizer = load_model_and_tokenizer(args.model)
-    texts = EVAL_TEXTS["validation" if args.validation else "heldout"]
+    texts = tuple(ppl_sources(args.split).values())
     windows_tokens = args.eval_windows * 128
     eval_ids = {name: tokenize_text(load_text(source), tokenizer, max_tokens=windows_tokens + 1, show_progress=False)
                 for name, source in zip(eval_names, texts)}
@@ -279,13 +278,14 @@ def main() -> None:
     print("dense", dense_ppl, flush=True)
     model_tag = "" if args.model == DEFAULT_MODEL else "_" + Path(args.model.removeprefix("builtin:")).name
     stem = args.name or ("criteria" + model_tag + ("_quick" if args.quick else "")
-                         + ("_validation" if args.validation else ""))
+                         + ("_test" if args.split == "test" else ""))
     args.output_dir.mkdir(parents=True, exist_ok=True)
     log = args.output_dir / f"{stem}_rows.jsonl"
     log.write_text("")
     rows = [row for seed in args.seeds for row in run_seed(dense, tokenizer, seed, args, runs, eval_ids, common, log)]
     header = (f"# Criteria × allocations on {args.model}\n\nCommand: `{command_line()}`  \n"
-              f"Eval texts: {texts[0]} (in domain), {texts[1]} (out of domain), first {args.eval_windows} "
+              f"Split: {args.split}. Eval texts: {texts[0]} (in domain), {texts[1]} (out of domain), first "
+              f"{args.eval_windows} "
               f"windows of 128 tokens. Dense: in {dense_ppl['in_domain']:.2f}, out {dense_ppl['out_of_domain']:.2f}."
               f"  \nScore wall time and peak RSS: the criterion given the statistics that earlier criteria of the same "
               f"seed already cached (cold costs: examples/benchmark_cost.py).  \nSeeds: {args.seeds}. Overrides: {common or 'none'}. Machine: {machine_info()}")

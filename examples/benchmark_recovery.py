@@ -1,20 +1,26 @@
-"""Pruned, then recovered with LoRA: zero-shot accuracy and perplexity of each criterion before and after recovery.
+"""Pruned, then recovered with LoRA: zero-shot accuracy on every item of one split, perplexity, paired margins.
 
-For each model, pruning ratio and calibration seed: dense; LLM-Pruner (`element1` under the `llm_pruner`
-allocation); FLAP (`flap` under its own `params_global` allocation); `hywia` (defaults). Each pruned model is scored
-right after pruning and again after the same LoRA recovery (LLM-Pruner's recipe, through
-`optimum_hywia.recovery.prune_and_recover`): a fixed budget of steps x windows x tokens of `builtin:mixed` (Emma,
-Persuasion, the Jargon File's calibration slice), disjoint from every evaluation text. Scores: the offline zero-shot
-suite (accuracy per task with lm-eval's stderr, and the mean over tasks), perplexity on Pride and Prejudice (in
-domain) and the Jargon File's held-out slice (out of domain).
+For each model, calibration seed and pruning ratio: dense; LLM-Pruner (`element1` under the `llm_pruner`
+allocation); FLAP (`flap` under its own `params_global` allocation); `hywia` (defaults); `element1_cost_aware`
+(element-wise Taylor under `cost_aware`, HyWIA's cheapest view). Each pruned model gets the same LoRA recovery
+(LLM-Pruner's recipe, through `optimum_hywia.recovery.prune_and_recover`): a fixed budget of steps x windows x tokens
+of `builtin:mixed` (Emma, Persuasion, the Jargon File's calibration slice), disjoint from every evaluation text.
+Scores after recovery, on `--split` (`test` for the final tables, `validation` for anything that chooses): every item
+of the six offline tasks (accuracy per task, per-item correctness kept in the row), perplexity on the split's
+in-domain and out-of-domain texts (`optimum_hywia.evaluation.splits.PPL_SOURCES`), also right after pruning.
+Margins between methods (same model, ratio, seeds and items) come with a 95% interval from a paired bootstrap over
+items and seeds (`optimum_hywia.evaluation.paired`).
 
 Rows are appended to `<name>_rows.jsonl` as they finish and the tables and plot are rewritten after each one; a rerun
-skips the rows already there (resumable). Each row records the command that made it and its protocol (recovery budget,
-items per task, perplexity windows); resuming with another protocol is refused, so one table never mixes two.
+skips the rows already there (resumable); seeds are the outer loop, so each seed's methods finish together. Each row
+records the command that made it and its protocol (split, recovery budget, items per task, perplexity windows);
+resuming with another protocol is refused, so one table never mixes two.
 
-    python examples/benchmark_recovery.py                                   # the full grid (GPU recommended)
-    python examples/benchmark_recovery.py --ratios 0.5 --seeds 0 --recover-steps 4 --limit 4 --ppl-windows 4 \\
-        --output-dir /tmp/recovery-smoke                                    # a smoke run
+    python examples/benchmark_recovery.py --models builtin:smollm2-135m builtin:gemma3-270m \\
+        --recover-steps 100 --output-dir docs/results                      # the grid on the test split (resumable)
+    python examples/benchmark_recovery.py --ratios 0.5 --seeds 0 --methods llm_pruner hywia --recover-steps 2 \\
+        --limit 4 --ppl-windows 4 --output-dir /tmp/recovery-smoke         # a smoke run
+    python examples/benchmark_recovery.py --report-only --output-dir docs/results   # tables from the rows file
 """
 
 from __future__ import annotations
@@ -22,31 +28,37 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from bench_common import SMOLLM2, command_line, machine_info, write_results
-from optimum_hywia import HyWIAConfig
-from optimum_hywia.data import load_model_and_tokenizer
-from optimum_hywia.evaluation import MEAN_TASK, OFFLINE_CHANCE, OFFLINE_TASKS, EvalPlan
-from optimum_hywia.recovery import (
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_common import SMOLLM2, command_line, machine_info, write_results  # noqa: E402
+from optimum_hywia import HyWIAConfig  # noqa: E402
+from optimum_hywia.data import load_model_and_tokenizer  # noqa: E402
+from optimum_hywia.evaluation import OFFLINE_CHANCE, OFFLINE_TASKS, load_ppl_text, zero_shot  # noqa: E402
+from optimum_hywia.evaluation.report import perplexity_row  # noqa: E402
+from optimum_hywia.evaluation.splits import SPLITS, TEST, check_split, ppl_sources  # noqa: E402
+from optimum_hywia.recovery import (  # noqa: E402
     DEFAULT_RECOVERY_DATA,
     LLM_PRUNER_LEARNING_RATE,
     LLM_PRUNER_LORA,
     prune_and_recover,
     text_dataset,
 )
-from recovery_report import margins, markdown, plot, summary
+from recovery_report import margins, markdown, plot, summary  # noqa: E402
 
 # method -> HyWIAConfig overrides
 METHODS = {
     "llm_pruner": {"importance": "element1", "allocation": "llm_pruner"},
     "flap": {"importance": "flap", "allocation": "params_global"},
     "hywia": {},
+    "element1_cost_aware": {"importance": "element1", "allocation": "cost_aware"},
 }
-PPL_SOURCES = {"ppl_in": "builtin:prideprejudice", "ppl_out": "builtin:jargon"}
+DEFAULT_METHODS = ("llm_pruner", "hywia", "flap")
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,13 +66,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--models", nargs="+", default=[SMOLLM2], help="e.g. builtin:smollm2-135m builtin:gemma3-270m")
     parser.add_argument("--ratios", type=float, nargs="+", default=[0.2, 0.5])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="calibration seeds")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--recover-steps", type=int, default=200)
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=list(METHODS))
+    parser.add_argument("--split", default=TEST, choices=SPLITS,
+                        help="items and perplexity texts scored: test (final tables) or validation (choices)")
+    parser.add_argument("--recover-steps", type=int, default=100)
     parser.add_argument("--recover-batch-size", type=int, default=4)
     parser.add_argument("--recover-seq-len", type=int, default=128)
     parser.add_argument("--recover-lr", type=float, default=LLM_PRUNER_LEARNING_RATE)
     parser.add_argument("--recover-data", default=DEFAULT_RECOVERY_DATA)
-    parser.add_argument("--limit", type=int, default=200, help="items per zero-shot task (None: all)")
+    parser.add_argument("--limit", type=int, default=None, help="items per zero-shot task (default: all of the split)")
     parser.add_argument("--ppl-windows", type=int, default=100, help="128-token windows per perplexity text")
     parser.add_argument("--batch-size", type=int, default=8, help="evaluation batch size")
     parser.add_argument("--output-dir", type=Path, default=Path("docs/results"))
@@ -70,20 +84,25 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def evaluate(plan: EvalPlan, model, tokenizer, args) -> dict:
-    """Mean zero-shot accuracy, accuracy per task (with stderr) and both perplexities of `model`."""
-    rows = plan.run(model, tokenizer, limit=args.limit, batch_size=args.batch_size, ppl_windows=args.ppl_windows)
-    tasks = {r["task"]: {"metric": r["metric"], "value": r["value"], "stderr": r["stderr"], "n": r["n"]}
-             for r in rows if r["task"] in OFFLINE_TASKS}
-    mean = next(r for r in rows if r["task"] == MEAN_TASK)
-    ppl = {key: next(r["value"] for r in rows if r["task"] == "perplexity" and r["dataset"] == source)
-           for key, source in PPL_SOURCES.items()}
-    return {"mean_acc": mean["value"], "mean_acc_stderr": mean["stderr"], "tasks": tasks, **ppl}
+def perplexities(model, tokenizer, texts: dict[str, str], args) -> dict:
+    """Perplexity on the split's in-domain (`ppl_in`) and out-of-domain (`ppl_out`) texts."""
+    return {key: perplexity_row(model, tokenizer, source, text, max_windows=args.ppl_windows,
+                                batch_size=args.batch_size)["value"] for key, (source, text) in texts.items()}
+
+
+def evaluate(model, tokenizer, texts: dict[str, str], args) -> dict:
+    """Accuracy per task with every item's correctness (a string of 0/1), their mean, and both perplexities."""
+    results = zero_shot(model, tokenizer, list(OFFLINE_TASKS), limit=args.limit, split=args.split,
+                        batch_size=args.batch_size, log_samples=True, bootstrap_iters=0)
+    tasks = {name: {"metric": r["metric"], "value": r["value"], "n": r["n_samples"], "precision": r["precision"],
+                    "correct": "".join(str(int(s["correct"])) for s in r["samples"])} for name, r in results.items()}
+    mean = sum(t["value"] for t in tasks.values()) / len(tasks)
+    return {"mean_acc": mean, "tasks": tasks, **perplexities(model, tokenizer, texts, args)}
 
 
 def protocol(args) -> dict:
     """What must be equal for two rows to share a table: the recovery budget and the evaluation sizes."""
-    return {"recovery_budget": budget(args), "limit": args.limit, "ppl_windows": args.ppl_windows}
+    return {"split": args.split, "recovery_budget": budget(args), "limit": args.limit, "ppl_windows": args.ppl_windows}
 
 
 def check_protocol(rows: list[dict], args) -> None:
@@ -91,7 +110,8 @@ def check_protocol(rows: list[dict], args) -> None:
     for row in rows:
         if row["protocol"] != wanted:
             raise SystemExit(f"{args.output_dir / args.name}_rows.jsonl holds rows made with {row['protocol']}, not "
-                             f"{wanted}: rerun with the same --recover-* / --limit / --ppl-windows, or choose a new --name")
+                             f"{wanted}: rerun with the same --split / --recover-* / --limit / --ppl-windows, or choose a "
+                             "new --name")
 
 
 def commands(rows: list[dict]) -> list[str]:
@@ -104,8 +124,8 @@ def new_row(model_name: str, ratio: float, method: str, seed: int, args) -> dict
             "protocol": protocol(args), "wall_s": {}}
 
 
-def run_pruned(dense, tokenizer, train_rows, plan, model_name, ratio, seed, method, args) -> dict:
-    """Prune a copy of `dense`, score it, recover it with LoRA, score it again; wall time of each phase."""
+def run_pruned(dense, tokenizer, train_rows, texts, model_name, ratio, seed, method, args) -> dict:
+    """Prune a copy of `dense`, measure its perplexity, recover it with LoRA, score it; wall time of each phase."""
     config = HyWIAConfig(**{**METHODS[method], "pruning_ratio": ratio, "seed": seed})
     row = {**new_row(model_name, ratio, method, seed, args), "config": config.to_dict()}
     clock = {"start": time.perf_counter()}
@@ -114,7 +134,7 @@ def run_pruned(dense, tokenizer, train_rows, plan, model_name, ratio, seed, meth
         row["wall_s"]["prune"] = time.perf_counter() - clock["start"]
         start = time.perf_counter()
         row["params"] = sum(p.numel() for p in pruned.parameters())
-        row["before"] = evaluate(plan, pruned, tokenizer, args)
+        row["before"] = perplexities(pruned, tokenizer, texts, args)
         row["wall_s"]["eval_before"] = time.perf_counter() - start
         clock["recover"] = time.perf_counter()
 
@@ -123,16 +143,16 @@ def run_pruned(dense, tokenizer, train_rows, plan, model_name, ratio, seed, meth
                               training_args={"seed": seed, "disable_tqdm": False}, on_pruned=score_before)
     row["wall_s"]["recover"] = time.perf_counter() - clock["recover"]
     start = time.perf_counter()
-    row["after"] = evaluate(plan, model, tokenizer, args)
+    row["after"] = evaluate(model, tokenizer, texts, args)
     row["wall_s"]["eval_after"] = time.perf_counter() - start
     return row
 
 
-def run_dense(dense, tokenizer, plan, model_name, args) -> dict:
+def run_dense(dense, tokenizer, texts, model_name, args) -> dict:
     start = time.perf_counter()
     row = new_row(model_name, 0.0, "dense", 0, args)
-    row.update(params=sum(p.numel() for p in dense.parameters()), before=evaluate(plan, dense, tokenizer, args),
-               after=None)
+    row.update(params=sum(p.numel() for p in dense.parameters()), before=None,
+               after=evaluate(dense, tokenizer, texts, args))
     row["wall_s"]["eval_before"] = time.perf_counter() - start
     return row
 
@@ -150,14 +170,16 @@ def header(args, rows: list[dict]) -> str:
     models = list(dict.fromkeys(r["model"] for r in rows))
     return "\n".join([
         f"# Pruned, then recovered with LoRA ({', '.join(models)})", "",
-        f"Made by {' then '.join(f'`cd examples && {c}`' for c in commands(rows))} (resumable; {len(rows)} rows in "
-        f"{args.name}_rows.jsonl, each naming its command).  ",
+        f"Made by {' then '.join(f'`{c}`' for c in commands(rows))} from the repository root (resumable; "
+        f"{len(rows)} rows in {args.name}_rows.jsonl, each naming its command).  ",
         f"Recovery: LoRA r={b['r']}, alpha={b['lora_alpha']}, dropout {b['lora_dropout']} on every linear projection, "
         f"lr {b['learning_rate']}, {b['steps']} steps x {b['batch_size']} windows x {b['seq_len']} tokens = "
         f"{b['tokens']:,} tokens of `{b['data']}` (the calibration texts, disjoint from every evaluation text), "
         "adapters merged.  ",
-        f"Zero-shot: {', '.join(OFFLINE_TASKS)} (chance {', '.join(f'{100 * c:.0f}%' for c in OFFLINE_CHANCE.values())}"
-        f"), first {args.limit or 'all'} items each; perplexity: first {args.ppl_windows} windows of 128 tokens.  ",
+        f"Split: **{args.split}**. Zero-shot: {', '.join(OFFLINE_TASKS)} (chance "
+        f"{', '.join(f'{100 * c:.0f}%' for c in OFFLINE_CHANCE.values())}), "
+        f"{'every item' if args.limit is None else f'first {args.limit} items'} of the split each; perplexity: first "
+        f"{args.ppl_windows} windows of 128 tokens of {', '.join(ppl_sources(args.split).values())}.  ",
         f"Methods: {methods}.  ",
         f"Machine: {machine_info()}",
     ])
@@ -173,6 +195,7 @@ def write_all(rows: list[dict], args) -> None:
 
 def main() -> None:
     args = parse_args()
+    check_split(args.split, purpose="final table")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     log = args.output_dir / f"{args.name}_rows.jsonl"
     rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -183,18 +206,20 @@ def main() -> None:
             raise SystemExit(f"--report-only: {log} holds no rows")
         write_all(rows, args)
         return
-    plan = EvalPlan.from_tasks([*OFFLINE_TASKS, *(f"ppl:{s}" for s in PPL_SOURCES.values())])
+    sources = ppl_sources(args.split)
+    texts = {"ppl_in": (sources["in_domain"], load_ppl_text(sources["in_domain"])),
+             "ppl_out": (sources["out_of_domain"], load_ppl_text(sources["out_of_domain"]))}
     for model_name in args.models:
         dense, tokenizer = load_model_and_tokenizer(model_name)
         dense.to("cuda" if torch.cuda.is_available() else "cpu")
         train_rows = text_dataset(tokenizer, source=args.recover_data, seq_len=args.recover_seq_len)
-        jobs = [(0.0, 0, "dense")] + [(r, s, m) for r in args.ratios for s in args.seeds for m in args.methods]
+        jobs = [(0.0, 0, "dense")] + [(r, s, m) for s in args.seeds for r in args.ratios for m in args.methods]
         for ratio, seed, method in jobs:
             if (model_name, ratio, method, seed) in done:
                 continue
             print(f"== {model_name} ratio {ratio} seed {seed} {method}", flush=True)
-            row = (run_dense(dense, tokenizer, plan, model_name, args) if method == "dense" else
-                   run_pruned(dense, tokenizer, train_rows, plan, model_name, ratio, seed, method, args))
+            row = (run_dense(dense, tokenizer, texts, model_name, args) if method == "dense" else
+                   run_pruned(dense, tokenizer, train_rows, texts, model_name, ratio, seed, method, args))
             with log.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
             rows.append(row)

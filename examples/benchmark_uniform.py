@@ -20,7 +20,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from bench_common import add_grid_arguments, command_line, machine_info, mean_and_spread, write_results
+from bench_common import add_grid_arguments, add_split_argument, command_line, machine_info, mean_and_spread, write_results
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.data import load_calibration_data, load_model_and_tokenizer, load_text, tokenize_text
 from optimum_hywia.evaluation import perplexity
@@ -33,6 +33,7 @@ EVAL_TEXTS = ("builtin:prideprejudice", "builtin:jargon")
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_grid_arguments(parser)
+    add_split_argument(parser, "study")  # its texts are the validation split's
     parser.add_argument("--importance", default="hywia", help="criterion whose scores both allocations use")
     parser.add_argument("--allocations", nargs=2, default=list(ALLOCATIONS), metavar=("NON_UNIFORM", "UNIFORM"),
                         help="the two allocations compared (a non-uniform one, then `uniform`)")

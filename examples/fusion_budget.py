@@ -18,13 +18,15 @@ import json
 import time
 from pathlib import Path
 
-from bench_common import command_line, machine_info, mean_and_spread, write_results
-from benchmark_criteria import EVAL_TEXTS, evaluate
+from bench_common import add_split_argument, command_line, machine_info, mean_and_spread, write_results
+from benchmark_criteria import evaluate
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.data import load_model_and_tokenizer, load_text, tokenize_text
 from optimum_hywia.importance import get_importance
 
+# validation texts of their own: those of HyWIA's plan pick (`builtin:validation`)
+EVAL_TEXTS = ("builtin:sensesensibility", "builtin:jargon_validation")
 # name -> HyWIAConfig fusion fields
 BUDGETS = {
     "untrained (step 0)": {"fusion_steps": 0, "fusion_holdout_samples": 2},
@@ -49,6 +51,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budgets", nargs="+", default=list(BUDGETS), choices=list(BUDGETS))
     parser.add_argument("--eval-windows", type=int, default=24, help="128-token windows per perplexity text")
+    add_split_argument(parser, "sweep")  # its texts are validation texts
     parser.add_argument("--output-dir", type=Path, default=Path("docs/results"))
     parser.add_argument("--name", default="fusion_budget", help="file stem")
     return parser.parse_args()
@@ -97,7 +100,7 @@ def markdown(rows: list[dict], header: str) -> str:
 def main() -> None:
     args = parse_args()
     dense, tokenizer = load_model_and_tokenizer(args.model)
-    names, texts = ["in_domain", "out_of_domain"], EVAL_TEXTS["validation"]
+    names, texts = ["in_domain", "out_of_domain"], EVAL_TEXTS
     eval_ids = {name: tokenize_text(load_text(source), tokenizer, max_tokens=args.eval_windows * 128 + 1,
                                     show_progress=False) for name, source in zip(names, texts)}
     dense_ppl = evaluate(dense, eval_ids, args.eval_windows)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from bench_common import SMOLLM2, command_line, load_benchmark_model, machine_info, write_results
+from bench_common import SMOLLM2, add_split_argument, command_line, load_benchmark_model, machine_info, write_results
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.evaluation import perplexity
 
@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--ratio", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-windows", type=int, default=24)
+    add_split_argument(parser, "study")  # its texts are the validation split's
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--output-dir", type=Path, default=Path(__file__).parent.parent / "docs" / "results")
     parser.add_argument("--name", default="plan_pick", help="file stem of the results")

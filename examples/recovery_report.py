@@ -1,4 +1,9 @@
-"""Tables and plot of `benchmark_recovery.py`: rows (one per model, ratio, method, seed) to recovery.{md,json,png}."""
+"""Tables, margins and plot of `benchmark_recovery.py`: rows (one per model, ratio, method, seed) to <name>.{md,json,png}.
+
+Each margin A − B pairs the seeds both methods finished and the items both scored, with a 95% interval from a paired
+bootstrap over items and seeds (`optimum_hywia.evaluation.paired`); the words "established" / "not established" are
+written from the interval, never by hand.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,13 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench_common import mean_and_spread
+from optimum_hywia.evaluation import OFFLINE_CHANCE
+from optimum_hywia.evaluation.paired import paired_margin
 
-PPL_COLUMNS = (("ppl_in", "ppl P&P"), ("ppl_out", "ppl Jargon"))
+PPL_COLUMNS = (("ppl_in", "ppl in domain"), ("ppl_out", "ppl out of domain"))
+# (A, B): the margins reported, A − B; HyWIA against each baseline
+PAIRS = (("hywia", "llm_pruner"), ("hywia", "flap"), ("hywia", "element1_cost_aware"))
+CHANCE = statistics.fmean(OFFLINE_CHANCE.values())
 
 
 def _group(rows: list[dict]) -> dict[tuple, list[dict]]:
@@ -34,82 +44,104 @@ def _stats(values: list[float]) -> dict:
     return {"mean": mean, "seed_spread": spread, "n_seeds": len(values)}
 
 
-def _scores(group: list[dict], stage: str) -> dict:
-    scores = {key: _stats(values) for key in ("mean_acc", "ppl_in", "ppl_out") if (values := _stage(group, stage, key))}
-    tasks = sorted({t for r in group for t in (r.get(stage) or {}).get("tasks", {})})
-    scores["tasks"] = {t: _stats([r[stage]["tasks"][t]["value"] for r in group if t in r[stage]["tasks"]])
-                       for t in tasks}
-    return scores
+def items_per_task(group: list[dict]) -> dict[str, int]:
+    tasks = group[0]["after"]["tasks"]
+    return {task: entry["n"] for task, entry in tasks.items()}
 
 
 def summary(rows: list[dict]) -> list[dict]:
-    """One entry per (model, ratio, method): mean and spread over seeds of every score, before and after recovery."""
-    return [{"model": model, "ratio": ratio, "method": method, "seeds": sorted(r["seed"] for r in group),
-             "before": _scores(group, "before"), "after": _scores(group, "after")}
-            for (model, ratio, method), group in sorted(_group(rows).items())]
-
-
-def margins(rows: list[dict]) -> list[dict]:
-    """HyWIA − LLM-Pruner after recovery per model and ratio, over the seeds both finished (paired).
-
-    Mean zero-shot accuracy (points) and both perplexities of each method, so the margin never compares
-    means over different seeds.
-    """
-    groups = _group(rows)
+    """One entry per (model, ratio, method): seeds, items per task, mean and spread over seeds of every score."""
     out = []
-    for (model, ratio, method), group in sorted(groups.items()):
-        if method != "hywia":
-            continue
-        hywia = {r["seed"]: r["after"] for r in group if r.get("after")}
-        other = {r["seed"]: r["after"] for r in groups.get((model, ratio, "llm_pruner"), []) if r.get("after")}
-        seeds = sorted(hywia.keys() & other.keys())
-        if not seeds:
-            continue
-        points = 100 * statistics.fmean(hywia[s]["mean_acc"] - other[s]["mean_acc"] for s in seeds)
-        ppl = {f"{key}_after": {name: statistics.fmean(scores[s][key] for s in seeds)
-                                for name, scores in (("hywia", hywia), ("llm_pruner", other))}
-               for key, _ in PPL_COLUMNS}
-        out.append({"model": model, "ratio": ratio, "seeds": seeds, "hywia_minus_llm_pruner_points": points, **ppl})
+    for (model, ratio, method), group in sorted(_group(rows).items()):
+        after = {key: _stats(values) for key in ("mean_acc", "ppl_in", "ppl_out")
+                 if (values := _stage(group, "after", key))}
+        after["tasks"] = {t: _stats([r["after"]["tasks"][t]["value"] for r in group])
+                          for t in group[0]["after"]["tasks"]}
+        before = {key: _stats(values) for key in ("ppl_in", "ppl_out") if (values := _stage(group, "before", key))}
+        out.append({"model": model, "ratio": ratio, "method": method, "seeds": sorted(r["seed"] for r in group),
+                    "items_per_task": items_per_task(group), "before": before, "after": after})
     return out
 
 
+def _item_scores(group: list[dict]) -> dict[int, dict[str, list[int]]]:
+    return {r["seed"]: {t: [int(c) for c in entry["correct"]] for t, entry in r["after"]["tasks"].items()}
+            for r in group}
+
+
+def margins(rows: list[dict]) -> list[dict]:
+    """Every pair of :data:`PAIRS` that both ran at a (model, ratio): accuracy margin with its interval, both
+    perplexities after recovery over the same seeds."""
+    groups = _group(rows)
+    out = []
+    for model, ratio in sorted({(r["model"], r["ratio"]) for r in rows if r["method"] != "dense"}):
+        for a, b in PAIRS:
+            left, right = groups.get((model, ratio, a)), groups.get((model, ratio, b))
+            seeds = sorted({r["seed"] for r in left or []} & {r["seed"] for r in right or []})
+            if not seeds:
+                continue
+            pick = {name: [r for r in g if r["seed"] in seeds] for name, g in ((a, left), (b, right))}
+            margin = paired_margin(_item_scores(pick[a]), _item_scores(pick[b]))
+            ppl = {f"{key}_after": {name: statistics.fmean(r["after"][key] for r in g) for name, g in pick.items()}
+                   for key, _ in PPL_COLUMNS}
+            out.append({"model": model, "ratio": ratio, "a": a, "b": b, "seeds": seeds,
+                        "items_per_task": items_per_task(pick[a]), "accuracy_points": margin.to_dict(scale=100),
+                        "words": margin.words(), **ppl})
+    return out
+
+
+def floor_lines(rows: list[dict]) -> list[str]:
+    """Where accuracy stops separating methods: each (model, ratio)'s best and worst mean accuracy against chance."""
+    groups = _group(rows)
+    lines = []
+    for model, ratio in sorted({(r["model"], r["ratio"]) for r in rows if r["method"] != "dense"}):
+        means = {m: statistics.fmean(_stage(g, "after", "mean_acc")) for (mo, ra, m), g in groups.items()
+                 if mo == model and ra == ratio}
+        dense = _stage(groups.get((model, 0.0, "dense"), []), "after", "mean_acc")
+        best, worst = max(means.values()), min(means.values())
+        dense_text = f", dense {100 * dense[0]:.2f}%" if dense else ""
+        lines.append(f"- {model}, ratio {ratio:g}: mean accuracy {100 * worst:.2f}–{100 * best:.2f}% across methods, "
+                     f"{100 * (worst - CHANCE):+.2f} to {100 * (best - CHANCE):+.2f} points over chance "
+                     f"({100 * CHANCE:.2f}%){dense_text}.")
+    return lines
+
+
 def markdown(rows: list[dict], header: str, found: list[dict]) -> str:
-    """The results as markdown: one line per (model, ratio, method), accuracy per task after recovery, then `found`
-    (the paired margins of `margins`)."""
-    lines = [header, "", "Mean zero-shot accuracy (%, mean of the offline tasks) and perplexity, mean ± spread over "
-             "calibration seeds; `before` = right after pruning, `after` = after LoRA recovery.", "",
-             "| model | ratio | method | seeds | acc before | acc after | " + " | ".join(
+    """The results as markdown: scores per (model, ratio, method), accuracy per task, the paired margins and the
+    distance of each ratio from chance."""
+    lines = [header, "", "Mean zero-shot accuracy (%, mean of the six offline tasks) after recovery and perplexity "
+             "right after pruning (`before`) and after recovery (`after`): mean ± spread over calibration seeds.", "",
+             "| model | ratio | method | seeds | items | mean acc after | " + " | ".join(
                  f"{name} before | {name} after" for _, name in PPL_COLUMNS) + " |",
              "|---|---|---|---|---|---|" + "---|---|" * len(PPL_COLUMNS)]
     groups = _group(rows)
-    for (model, ratio, method), group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
-        cells = [_fmt(_stage(group, "before", "mean_acc"), 100), _fmt(_stage(group, "after", "mean_acc"), 100)]
+    for (model, ratio, method), group in sorted(groups.items()):
+        cells = [_fmt(_stage(group, "after", "mean_acc"), 100)]
         for key, _ in PPL_COLUMNS:
             cells += [_fmt(_stage(group, "before", key)), _fmt(_stage(group, "after", key))]
-        lines.append(f"| {model} | {ratio:g} | {method} | {len(group)} | " + " | ".join(cells) + " |")
-    lines += ["", "Accuracy per task after recovery (%, mean over seeds; ± lm-eval's stderr of one seed's score):", ""]
-    tasks = sorted({t for r in rows for t in (r.get("after") or r.get("before") or {}).get("tasks", {})})
-    lines += ["| model | ratio | method | " + " | ".join(tasks) + " |", "|---|---|---|" + "---|" * len(tasks)]
-    for (model, ratio, method), group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
-        stage = "after" if group[0].get("after") else "before"
-        cells = []
-        for task in tasks:
-            scores = [r[stage]["tasks"][task] for r in group if task in r[stage].get("tasks", {})]
-            cells.append("–" if not scores else f"{100 * statistics.fmean(s['value'] for s in scores):.2f} ± "
-                                                f"{100 * statistics.fmean(s['stderr'] or 0 for s in scores):.2f}")
+        items = sum(items_per_task(group).values())
+        lines.append(f"| {model} | {ratio:g} | {method} | {len(group)} | {items} | " + " | ".join(cells) + " |")
+    tasks = list(rows[0]["after"]["tasks"])
+    lines += ["", "Accuracy per task after recovery (%, mean over seeds; chance " +
+              ", ".join(f"{t} {100 * OFFLINE_CHANCE[t]:.0f}%" for t in tasks) + "):", "",
+              "| model | ratio | method | " + " | ".join(tasks) + " |", "|---|---|---|" + "---|" * len(tasks)]
+    for (model, ratio, method), group in sorted(groups.items()):
+        cells = [f"{100 * statistics.fmean(r['after']['tasks'][t]['value'] for r in group):.2f}" for t in tasks]
         lines.append(f"| {model} | {ratio:g} | {method} | " + " | ".join(cells) + " |")
     if found:
-        lines += ["", "After recovery, HyWIA − LLM-Pruner over the seeds both finished: mean zero-shot accuracy "
-                  "(points); perplexity P&P / Jargon, HyWIA vs LLM-Pruner:", ""]
-        lines += [f"- {m['model']}, ratio {m['ratio']:g}, seeds {', '.join(map(str, m['seeds']))}: "
-                  f"{m['hywia_minus_llm_pruner_points']:+.2f}; "
-                  f"{m['ppl_in_after']['hywia']:.2f} / {m['ppl_out_after']['hywia']:.2f} vs "
-                  f"{m['ppl_in_after']['llm_pruner']:.2f} / {m['ppl_out_after']['llm_pruner']:.2f}" for m in found]
+        lines += ["", "Paired margins after recovery, A − B, mean zero-shot accuracy in points with the 95% interval "
+                  "of a paired bootstrap over items and seeds (10,000 resamples); *established* only when the "
+                  "interval excludes 0. Perplexity (in / out of domain) of A vs B over the same seeds:", ""]
+        lines += [f"- {m['model']}, ratio {m['ratio']:g}, {m['a']} − {m['b']} (seeds "
+                  f"{', '.join(map(str, m['seeds']))}, {sum(m['items_per_task'].values())} items): {m['words']}; "
+                  f"perplexity {m['ppl_in_after'][m['a']]:.2f} / {m['ppl_out_after'][m['a']]:.2f} vs "
+                  f"{m['ppl_in_after'][m['b']]:.2f} / {m['ppl_out_after'][m['b']]:.2f}" for m in found]
+    lines += ["", "Where accuracy separates methods (chance of the mean: the mean of the tasks' chance levels):", ""]
+    lines += floor_lines(rows)
     return "\n".join(lines)
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    """Mean zero-shot accuracy before and after recovery per method, one panel per (model, ratio)."""
+    """Mean zero-shot accuracy after recovery per method, one panel per (model, ratio), seeds as points."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -118,23 +150,20 @@ def plot(rows: list[dict], path: Path) -> None:
     panels = sorted({(r["model"], r["ratio"]) for r in rows if r["method"] != "dense"})
     if not panels:
         return
-    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), squeeze=False)
     groups = _group(rows)
     for ax, (model, ratio) in zip(axes[0], panels):
         methods = sorted(m for (mo, ra, m) in groups if mo == model and ra == ratio)
-        for offset, stage in ((-0.2, "before"), (0.2, "after")):
-            means, spreads = [], []
-            for method in methods:
-                values = _stage(groups[(model, ratio, method)], stage, "mean_acc") or [float("nan")]
-                mean, spread = mean_and_spread([100 * v for v in values])
-                means.append(mean)
-                spreads.append(spread)
-            ax.bar([i + offset for i in range(len(methods))], means, 0.4, yerr=spreads, label=f"{stage} recovery")
-        dense = _stage(groups.get((model, 0.0, "dense"), []), "before", "mean_acc")
+        for i, method in enumerate(methods):
+            values = [100 * v for v in _stage(groups[(model, ratio, method)], "after", "mean_acc")]
+            ax.bar(i, statistics.fmean(values), 0.6, alpha=0.6)
+            ax.plot([i] * len(values), values, "k.", markersize=6)
+        dense = _stage(groups.get((model, 0.0, "dense"), []), "after", "mean_acc")
         if dense:
             ax.axhline(100 * dense[0], color="black", linestyle=":", label="dense")
-        ax.set_xticks(range(len(methods)), methods)
-        ax.set(title=f"{model}, ratio {ratio:g}", ylabel="mean zero-shot accuracy (%)")
+        ax.axhline(100 * CHANCE, color="grey", linestyle="--", label="chance")
+        ax.set_xticks(range(len(methods)), methods, rotation=20, fontsize=8)
+        ax.set(title=f"{model}, ratio {ratio:g}", ylabel="mean zero-shot accuracy after recovery (%)")
         ax.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

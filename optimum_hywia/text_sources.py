@@ -19,6 +19,7 @@ BUILTIN_TEXTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "mansfieldpark": (("mansfieldpark.txt",),),
     "northangerabbey": (("northangerabbey.txt",),),
     "jargon": (("jargon_heldout.txt",),),
+    "jargon_test": (("jargon_test.txt",),),
     "jargon_validation": (("jargon_validation.txt",),),
     "validation": (("sensesensibility.txt",), ("jargon_validation.txt",)),  # HyWIA's plan pick (`selection_data`)
 }

@@ -1,4 +1,4 @@
-"""The offline tasks: rebuilt byte for byte, built from held-out text only, well-formed."""
+"""The offline tasks: rebuilt byte for byte, built from test and validation text only, well-formed, split by rule."""
 
 from __future__ import annotations
 
@@ -10,12 +10,28 @@ import pytest
 from optimum_hywia.data import builtin_text
 from optimum_hywia.evaluation import build_tasks
 from optimum_hywia.evaluation.build_tasks import TASK_FILES, build_all, main, shipped_dir, split_sentences, to_jsonl
-from optimum_hywia.evaluation.task_text import AUSTEN_BOOKS, HELD_OUT_TEXTS, JARGON_TEXT, held_out_text
+from optimum_hywia.evaluation.splits import (
+    LOOKED_AT_ITEMS,
+    LOOKED_AT_TASKS,
+    SOURCE_SPLITS,
+    TEST,
+    VALIDATION,
+    item_split,
+    split_items,
+)
+from optimum_hywia.evaluation.task_text import (
+    AUSTEN_BOOKS,
+    HELD_OUT_TEXTS,
+    JARGON_TEST_TEXTS,
+    TASK_SOURCES,
+    task_source_text,
+)
 from optimum_hywia.recovery import DEFAULT_RECOVERY_DATA
 
-# every text used to calibrate, choose defaults or recover: no task item may come from one of them
-NOT_HELD_OUT = ("builtin:austen", "builtin:mixed", "builtin:sensesensibility", "builtin:jargon_validation",
-                DEFAULT_RECOVERY_DATA)
+# every text used to calibrate or recover: no task item may come from one of them
+CALIBRATION_TEXTS = ("builtin:austen", "builtin:mixed", DEFAULT_RECOVERY_DATA)
+# texts used to choose defaults: only validation items may come from them
+VALIDATION_TEXTS = ("builtin:sensesensibility", "builtin:jargon_validation")
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +39,23 @@ def built():
     return build_all()
 
 
+def _joined(sources) -> str:
+    return " ".join(" ".join(builtin_text(source.removeprefix("builtin:")).replace("_", "").split())
+                    for source in sources)
+
+
 @pytest.fixture(scope="module")
 def used_texts():
-    return " ".join(" ".join(builtin_text(source.removeprefix("builtin:")).replace("_", "").split())
-                    for source in NOT_HELD_OUT)
+    return _joined(CALIBRATION_TEXTS)
+
+
+@pytest.fixture(scope="module")
+def validation_texts():
+    return _joined(VALIDATION_TEXTS)
 
 
 def _normalised(name: str) -> str:
-    return " ".join(held_out_text(name).replace("_", "").split())
+    return " ".join(task_source_text(name).replace("_", "").split())
 
 
 def _shipped(task: str) -> list[dict]:
@@ -60,23 +85,54 @@ def test_another_seed_gives_other_items(built):
     assert [i["id"] for i in other["austen_lastword"]] != [i["id"] for i in built["austen_lastword"][:45]]
 
 
-def test_at_least_four_tasks_each_from_held_out_text_only(built):
-    assert len(built) >= 4
-    assert set(HELD_OUT_TEXTS) == {*AUSTEN_BOOKS, JARGON_TEXT}
-    assert "sensesensibility" not in HELD_OUT_TEXTS
+def test_six_tasks_two_out_of_domain_over_3000_test_items_from_test_text_only(built):
+    assert len(built) >= 6 and sum(task.startswith("jargon") for task in built) >= 2
+    assert set(HELD_OUT_TEXTS) == {*AUSTEN_BOOKS, *JARGON_TEST_TEXTS}
+    assert {SOURCE_SPLITS[name] for name in HELD_OUT_TEXTS} == {TEST}
+    assert {SOURCE_SPLITS[name] for name in set(TASK_SOURCES) - set(HELD_OUT_TEXTS)} == {VALIDATION}
+    test_items = 0
     for task, items in built.items():
-        sources = {i["book"] for i in items}
-        assert sources <= set(HELD_OUT_TEXTS), task
-        assert len({i["id"] for i in items}) == len(items)
-        assert len({i["book"] for i in items[:20]}) == len(sources)  # a `limit` draws from every source
+        assert len({i["id"] for i in items}) == len(items), task
+        assert {i["book"] for i in items} <= set(TASK_SOURCES), task
+        test = split_items(task, items, TEST)
+        validation = split_items(task, items, VALIDATION)
+        assert len(test) + len(validation) == len(items)
+        assert {i["book"] for i in test} <= set(HELD_OUT_TEXTS)
+        assert len(validation) >= 100, task
+        test_items += len(test)
+        assert {i["book"] for i in test[:40]} == {i["book"] for i in test}  # a `limit` draws from every text
+    assert test_items >= 3000
+
+
+def test_looked_at_items_are_validation_whatever_their_text(built):
+    for task in LOOKED_AT_TASKS:
+        items = built[task]
+        assert all(item_split(task, k, items[k]) == VALIDATION for k in range(LOOKED_AT_ITEMS))
+        assert SOURCE_SPLITS[items[0]["book"]] == TEST  # drawn from a test text, relabelled because it was scored
+        assert item_split(task, LOOKED_AT_ITEMS, items[LOOKED_AT_ITEMS]) == TEST
+    assert item_split("austen_wordorder", 0, built["austen_wordorder"][0]) == TEST  # a new task: nothing looked at
+
+
+def test_an_item_from_an_unknown_text_is_an_error():
+    with pytest.raises(ValueError, match="no known source text"):
+        item_split("austen_lastword", 100, {"id": "x-1", "book": "emma"})
 
 
 @pytest.mark.parametrize("task", sorted(TASK_FILES))
-def test_contexts_are_found_in_their_held_out_text_and_in_no_used_text(built, used_texts, task):
-    for item in built[task][:25]:
+def test_contexts_are_found_in_their_text_and_test_contexts_in_no_used_text(built, used_texts, validation_texts,
+                                                                           task):
+    items = built[task]
+    sampled = items[:25] + split_items(task, items, VALIDATION)[-25:]
+    for position, item in enumerate(items):
+        if item not in sampled:
+            continue
         probe = " ".join(item["context"].split())[-60:]
         assert probe in _normalised(item["book"])
+        if len(re.findall(r"[A-Za-z]{2,}", probe)) < 5:  # a line of box drawing or digits occurs in every slice
+            continue
         assert probe not in used_texts
+        if SOURCE_SPLITS[item["book"]] == TEST:
+            assert probe not in validation_texts
 
 
 def test_lastword_items_are_predictable_content_words(built):
@@ -98,6 +154,20 @@ def test_nextsentence_items_have_four_distinct_endings_and_balanced_labels(built
     for item in items[:50]:
         true = item["endings"][item["label"]]
         assert all(not e.startswith(" ") for e in item["endings"])
+        assert true not in item["context"]
+
+
+@pytest.mark.parametrize("task", ["austen_wordorder", "jargon_wordorder"])
+def test_wordorder_items_swap_two_neighbouring_words_of_the_true_sentence(built, task):
+    items = built[task]
+    labels = [i["label"] for i in items]
+    assert min(labels.count(k) for k in range(2)) > len(items) / 3
+    for item in items:
+        true, other = item["choices"][item["label"]], item["choices"][1 - item["label"]]
+        a, b = true.split(" "), other.split(" ")
+        diff = [k for k in range(len(a)) if a[k] != b[k]]
+        assert len(a) == len(b) and len(diff) == 2 and diff[1] == diff[0] + 1
+        assert a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
         assert true not in item["context"]
 
 
@@ -129,4 +199,5 @@ def test_shipped_yaml_names_the_shipped_jsonl(built):
         config = yaml.safe_load((shipped_dir() / f"{task}.yaml").read_text())
         assert config["task"] == task and config["dataset_path"] == "json"
         assert config["dataset_kwargs"]["data_files"] == {"test": filename}
+        assert config["task"] in build_tasks.TASK_PLAN
         assert _shipped(task) == built[task]

@@ -19,6 +19,7 @@ from optimum_hywia.evaluation import (
     zero_shot,
 )
 from optimum_hywia.evaluation.build_tasks import TASK_FILES, shipped_dir
+from optimum_hywia.evaluation.splits import TEST, VALIDATION, split_items
 
 from tiny_models import tiny_model, tiny_tokenizer
 
@@ -35,9 +36,9 @@ def tokenizer():
     return tiny_tokenizer()
 
 
-def _items(task: str) -> list[dict]:
+def _items(task: str, split: str = TEST) -> list[dict]:
     lines = (shipped_dir() / TASK_FILES[task]).read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines[:LIMIT]]
+    return split_items(task, [json.loads(line) for line in lines], split)[:LIMIT]
 
 
 def _continuation_scores(model, tokenizer, context: str, continuation: str) -> tuple[float, bool]:
@@ -53,7 +54,58 @@ def _continuation_scores(model, tokenizer, context: str, continuation: str) -> t
 
 @pytest.fixture(scope="module")
 def results(model, tokenizer):
-    return zero_shot(model, tokenizer, list(OFFLINE_TASKS), limit=LIMIT, batch_size=2, log_samples=True)
+    return zero_shot(model, tokenizer, list(OFFLINE_TASKS), limit=LIMIT, batch_size=2, log_samples=True,
+                     precision="float32")
+
+
+@pytest.fixture(scope="module")
+def lm_eval_results(model, tokenizer):
+    return zero_shot(model, tokenizer, list(OFFLINE_TASKS), limit=LIMIT, batch_size=2, log_samples=True,
+                     precision="float32", backend="lm_eval")
+
+
+def test_packed_scoring_agrees_with_lm_evals_own_path_item_by_item(results, lm_eval_results):
+    for task in OFFLINE_TASKS:
+        packed, plain = results[task]["samples"], lm_eval_results[task]["samples"]
+        assert [s["doc_id"] for s in packed] == [s["doc_id"] for s in plain] == list(range(LIMIT))
+        for a, b in zip(packed, plain):
+            assert a["loglikelihoods"] == pytest.approx(b["loglikelihoods"], abs=1e-4)
+            assert a["greedy"] == b["greedy"] and a["correct"] == b["correct"]
+        assert results[task]["value"] == lm_eval_results[task]["value"]
+        assert (results[task]["backend"], lm_eval_results[task]["backend"]) == ("packed", "lm_eval")
+
+
+def test_wordorder_matches_a_direct_computation(results, model, tokenizer):
+    for task in ("austen_wordorder", "jargon_wordorder"):
+        correct = []
+        for item, sample in zip(_items(task), results[task]["samples"], strict=True):
+            lls = [_continuation_scores(model, tokenizer, item["context"], " " + c)[0] for c in item["choices"]]
+            assert sample["loglikelihoods"] == pytest.approx(lls, abs=1e-3)
+            correct.append(float(max(range(2), key=lls.__getitem__) == item["label"]))
+        assert [s["correct"] for s in results[task]["samples"]] == correct
+
+
+def test_the_validation_split_scores_other_items(model, tokenizer, results):
+    validation = zero_shot(model, tokenizer, ["austen_names"], limit=LIMIT, log_samples=True, precision="float32",
+                           split=VALIDATION)["austen_names"]
+    assert validation["split"] == VALIDATION and results["austen_names"]["split"] == TEST
+    assert "validation split" in validation["dataset"]
+    for item, sample in zip(_items("austen_names", VALIDATION), validation["samples"], strict=True):
+        lls = [_continuation_scores(model, tokenizer, item["context"], " " + name)[0] for name in item["choices"]]
+        assert sample["loglikelihoods"] == pytest.approx(lls, abs=1e-3)
+    with pytest.raises(ValueError, match="Unknown split 'train'"):
+        zero_shot(model, tokenizer, ["austen_names"], limit=LIMIT, split="train")
+
+
+def test_a_model_that_cannot_be_packed_is_scored_through_lm_evals_path(tokenizer):
+    from tiny_models import tiny_model as build
+
+    bloom = build("bloom")  # ALiBi: positions come from the 2-D mask, so packing would change the numbers
+    packed = zero_shot(bloom, tokenizer, ["austen_names"], limit=LIMIT, log_samples=True, precision="float32")
+    plain = zero_shot(bloom, tokenizer, ["austen_names"], limit=LIMIT, log_samples=True, precision="float32",
+                      backend="lm_eval")
+    for a, b in zip(packed["austen_names"]["samples"], plain["austen_names"]["samples"], strict=True):
+        assert a["loglikelihoods"] == pytest.approx(b["loglikelihoods"], abs=1e-5)
 
 
 def test_offline_tasks_report_the_paper_metric_with_stderr(results):
@@ -65,7 +117,7 @@ def test_offline_tasks_report_the_paper_metric_with_stderr(results):
     for entry in results.values():
         assert entry["n_samples"] == LIMIT
         assert 0.0 <= entry["value"] <= 1.0 and entry["stderr"] is not None
-        assert entry["dataset"].endswith(".jsonl")
+        assert entry["dataset"].endswith("(test split)")
 
 
 def test_lastword_matches_a_direct_computation(results, model, tokenizer):

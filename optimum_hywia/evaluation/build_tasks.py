@@ -1,10 +1,11 @@
-"""Build the offline zero-shot tasks shipped under ``optimum_hywia/evaluation/tasks/`` from held-out text only.
+"""Build the offline zero-shot tasks shipped under ``optimum_hywia/evaluation/tasks/`` from test and validation text.
 
-Sources: *Pride and Prejudice*, *Mansfield Park*, *Northanger Abbey* and the held-out slice of the Jargon File
-(:data:`~optimum_hywia.evaluation.task_text.HELD_OUT_TEXTS`); never a calibration text (*Emma*, *Persuasion*, the
-Jargon calibration slice), a validation text (*Sense and Sensibility*, the Jargon validation slice) or the recovery
-text. Everything is plain Python with a seeded ``random.Random``: no model, no tokenizer, so the JSONL files are
-reproduced byte for byte by::
+Each task file holds its test items first, drawn from the test texts (*Pride and Prejudice*, *Mansfield Park*,
+*Northanger Abbey*, the Jargon File's held-out and test slices: :data:`~.task_text.HELD_OUT_TEXTS`), then its
+validation items, drawn from the validation texts (*Sense and Sensibility*, the Jargon validation slice); which item
+belongs to which split is decided by :func:`~optimum_hywia.evaluation.splits.item_split`. Never a calibration text
+(*Emma*, *Persuasion*, the Jargon calibration slice), which is also the recovery text. Everything is plain Python with
+a seeded ``random.Random``: no model, no tokenizer, so the JSONL files are reproduced byte for byte by::
 
     python -m optimum_hywia.evaluation.build_tasks            # rewrite the shipped files
     python -m optimum_hywia.evaluation.build_tasks --check    # exit 1 if the shipped files differ
@@ -18,6 +19,8 @@ reproduced byte for byte by::
   character's name that already occurs in it; four names of the book's characters to choose from, preferring names
   that also occur in the passage.
 * ``jargon_nextsentence``: the next-sentence choice within one entry of the Jargon File (out of domain).
+* ``austen_wordorder`` / ``jargon_wordorder`` (BLiMP-style, two-way): one to four sentences of context, then the true
+  next sentence and the same sentence with two neighbouring lower-case words swapped.
 """
 
 from __future__ import annotations
@@ -28,12 +31,16 @@ import random
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
 from .task_text import (
     AUSTEN_BOOKS,
+    AUSTEN_VALIDATION,
+    JARGON_TEST_TEXTS,
     JARGON_TEXT,
+    JARGON_VALIDATION,
     STOPWORDS,
     Sentence,
     join_sentences,
@@ -44,6 +51,15 @@ from .task_text import (
 SEED = 20250
 ITEMS_PER_BOOK = 150
 JARGON_ITEMS = 240
+VALIDATION_ITEMS_PER_TASK = 150
+JARGON_VALIDATION_ITEMS = 120
+ORDER_ITEMS_PER_BOOK = 350
+ORDER_VALIDATION_ITEMS = 300
+ORDER_JARGON_HELDOUT_ITEMS = 300  # of 306 the held-out slice holds
+ORDER_JARGON_TEST_ITEMS = 400
+ORDER_JARGON_VALIDATION_ITEMS = 200
+ORDER_CONTEXT_WORDS = (15, 90)
+ORDER_ENDING_WORDS = (8, 35)
 LASTWORD_WORDS = (50, 110)  # passage length range, in words
 NAME_CONTEXT_WORDS = (30, 110)
 NEXT_CONTEXT_SENTENCES = 3
@@ -59,13 +75,10 @@ CHARACTERS = {
                       "Rushworth", "Susan", "Tom", "William", "Yates"),
     "northangerabbey": ("Allen", "Catherine", "Eleanor", "Frederick", "Henry", "Isabella", "James", "John", "Morland",
                         "Thorpe", "Tilney"),
+    "sensesensibility": ("Brandon", "Dashwood", "Edward", "Elinor", "Fanny", "Ferrars", "Jennings", "John", "Lucy",
+                         "Marianne", "Middleton", "Palmer", "Willoughby"),
 }
-TASK_FILES = {
-    "austen_lastword": "austen_lastword.jsonl",
-    "austen_nextsentence": "austen_nextsentence.jsonl",
-    "austen_names": "austen_names.jsonl",
-    "jargon_nextsentence": "jargon_nextsentence.jsonl",
-}
+_LOWER_WORD = re.compile(r"[a-z]+")
 _LAST_WORD = re.compile(r"""(?<= )([A-Za-z]+)([.!?;:,"')\]]*)$""")
 Builder = Callable[[str, list[Sentence], random.Random, int], list[dict]]
 
@@ -197,32 +210,87 @@ def build_nextsentence(book: str, sentences: list[Sentence], rng: random.Random,
     raise ValueError(f"Only {len(items)} next-sentence items found in {book!r}, {n_items} asked.")
 
 
-# task -> (builder, sources, items per source)
-TASK_PLAN: dict[str, tuple[Builder, tuple[str, ...], int]] = {
-    "austen_lastword": (build_lastword, AUSTEN_BOOKS, ITEMS_PER_BOOK),
-    "austen_nextsentence": (build_nextsentence, AUSTEN_BOOKS, ITEMS_PER_BOOK),
-    "austen_names": (build_names, AUSTEN_BOOKS, ITEMS_PER_BOOK),
-    "jargon_nextsentence": (build_nextsentence, (JARGON_TEXT,), JARGON_ITEMS),
+def _wordorder_item(sentences: list[Sentence], i: int, rng: random.Random) -> tuple[int, dict] | None:
+    sentence = sentences[i]
+    if not ORDER_ENDING_WORDS[0] <= sentence.n_words <= ORDER_ENDING_WORDS[1]:
+        return None
+    start, words = _preceding_start(sentences, i, sentence.n_words, sentence.n_words + ORDER_CONTEXT_WORDS[1])
+    if start == i or words - sentence.n_words < ORDER_CONTEXT_WORDS[0]:
+        return None
+    words_of = sentence.text.split(" ")
+    swappable = [j for j in range(1, len(words_of) - 1)
+                 if _LOWER_WORD.fullmatch(words_of[j]) and _LOWER_WORD.fullmatch(words_of[j + 1])
+                 and words_of[j] != words_of[j + 1]]
+    if not swappable:
+        return None
+    j = rng.choice(swappable)
+    swapped = words_of[:j] + [words_of[j + 1], words_of[j]] + words_of[j + 2 :]
+    label = rng.randrange(2)
+    choices = [" ".join(swapped)]
+    choices.insert(label, sentence.text)
+    return start, {"context": join_sentences(sentences[start:i]), "choices": choices, "label": label}
+
+
+def build_wordorder(book: str, sentences: list[Sentence], rng: random.Random, n_items: int) -> list[dict]:
+    """Pick ``n_items`` non-overlapping word-order items of one text, with a seeded swap and label."""
+    candidates = [(i, found) for i in range(1, len(sentences)) if (found := _wordorder_item(sentences, i, rng))]
+    rng.shuffle(candidates)
+    return _pick_non_overlapping(book, candidates, n_items, "word-order")
+
+
+@dataclass(frozen=True)
+class Part:
+    """Items of one task from some texts: ``per_source`` items from each of ``sources`` (one count for all, or one
+    per source), in a seeded order."""
+
+    builder: Builder
+    sources: tuple[str, ...]
+    per_source: int | tuple[int, ...]
+
+    def counts(self, scale: float) -> list[int]:
+        counts = self.per_source if isinstance(self.per_source, tuple) else (self.per_source,) * len(self.sources)
+        return [max(1, round(n * scale)) for n in counts]
+
+
+# task -> its parts, test items first (the tasks' items before the validation part was added are its first part,
+# unchanged), then validation items. New tasks go last: a task's seed depends on its position.
+TASK_PLAN: dict[str, tuple[Part, ...]] = {
+    "austen_lastword": (Part(build_lastword, AUSTEN_BOOKS, ITEMS_PER_BOOK),
+                        Part(build_lastword, (AUSTEN_VALIDATION,), VALIDATION_ITEMS_PER_TASK)),
+    "austen_nextsentence": (Part(build_nextsentence, AUSTEN_BOOKS, ITEMS_PER_BOOK),
+                            Part(build_nextsentence, (AUSTEN_VALIDATION,), VALIDATION_ITEMS_PER_TASK)),
+    "austen_names": (Part(build_names, AUSTEN_BOOKS, ITEMS_PER_BOOK),
+                     Part(build_names, (AUSTEN_VALIDATION,), VALIDATION_ITEMS_PER_TASK)),
+    "jargon_nextsentence": (Part(build_nextsentence, (JARGON_TEXT,), JARGON_ITEMS),
+                            Part(build_nextsentence, (JARGON_VALIDATION,), JARGON_VALIDATION_ITEMS)),
+    "austen_wordorder": (Part(build_wordorder, AUSTEN_BOOKS, ORDER_ITEMS_PER_BOOK),
+                         Part(build_wordorder, (AUSTEN_VALIDATION,), ORDER_VALIDATION_ITEMS)),
+    "jargon_wordorder": (Part(build_wordorder, JARGON_TEST_TEXTS, (ORDER_JARGON_HELDOUT_ITEMS, ORDER_JARGON_TEST_ITEMS)),
+                         Part(build_wordorder, (JARGON_VALIDATION,), ORDER_JARGON_VALIDATION_ITEMS)),
 }
+TASK_FILES = {task: f"{task}.jsonl" for task in TASK_PLAN}
 
 
 def build_all(seed: int = SEED, scale: float = 1.0) -> dict[str, list[dict]]:
-    """Build every offline task; returns ``{task name: items}`` with the sources interleaved in a seeded order.
+    """Build every offline task; returns ``{task name: items}``, each part's sources interleaved in a seeded order.
 
     ``scale`` multiplies the number of items per source (a smaller build for tests).
 
     Example:
         >>> tasks = build_all()                          # doctest: +SKIP
         >>> len(tasks["austen_lastword"])                # doctest: +SKIP
-        450
+        600
     """
     out = {}
-    for offset, (task, (builder, sources, per_source)) in enumerate(TASK_PLAN.items()):
-        rng = random.Random(seed * 1000 + offset)
+    for offset, (task, parts) in enumerate(TASK_PLAN.items()):
         items = []
-        for source in sources:
-            items += builder(source, sentences_of_source(source), rng, max(1, round(per_source * scale)))
-        rng.shuffle(items)  # so that a `limit` draws from every book
+        for index, part in enumerate(parts):
+            rng = random.Random(seed * 1000 + offset + 100 * index)
+            part_items = []
+            for source, count in zip(part.sources, part.counts(scale)):
+                part_items += part.builder(source, sentences_of_source(source), rng, count)
+            rng.shuffle(part_items)  # so that a `limit` draws from every text of the part
+            items += part_items
         out[task] = items
     return out
 

@@ -1,4 +1,4 @@
-"""Held-out text cut into sentences for the offline tasks: Austen's novels by chapter, the Jargon File by entry.
+"""Task texts cut into sentences for the offline tasks: Austen's novels by chapter, the Jargon File by entry.
 
 Plain Python and regular expressions only (no tokenizer), so the task files rebuild byte for byte.
 """
@@ -9,11 +9,16 @@ import re
 from dataclasses import dataclass
 from importlib.resources import files
 
-# The held-out texts the offline tasks may draw from: never a calibration (Emma, Persuasion, Jargon calibration
-# slice), validation (Sense and Sensibility, Jargon validation slice) or recovery text.
+# The texts the offline tasks draw from: test texts (never used to calibrate, choose or recover) and validation texts
+# (Sense and Sensibility, the Jargon validation slice: the validation items of each task). Never a calibration text
+# (Emma, Persuasion, the Jargon calibration slice), which is also the recovery text.
 AUSTEN_BOOKS = ("prideprejudice", "mansfieldpark", "northangerabbey")
 JARGON_TEXT = "jargon_heldout"
-HELD_OUT_TEXTS = (*AUSTEN_BOOKS, JARGON_TEXT)
+JARGON_TEST_TEXTS = (JARGON_TEXT, "jargon_test")
+HELD_OUT_TEXTS = (*AUSTEN_BOOKS, *JARGON_TEST_TEXTS)
+AUSTEN_VALIDATION = "sensesensibility"
+JARGON_VALIDATION = "jargon_validation"
+TASK_SOURCES = (*HELD_OUT_TEXTS, AUSTEN_VALIDATION, JARGON_VALIDATION)
 
 STOPWORDS = frozenset(
     """
@@ -40,15 +45,15 @@ class Sentence:
     n_words: int
 
 
-def held_out_text(name: str) -> str:
-    """The shipped text of a held-out source (one of :data:`HELD_OUT_TEXTS`).
+def task_source_text(name: str) -> str:
+    """The shipped text of a task source (one of :data:`TASK_SOURCES`).
 
     Example:
-        >>> held_out_text("prideprejudice")[:9]
+        >>> task_source_text("prideprejudice")[:9]
         'PRIDE AND'
     """
-    if name not in HELD_OUT_TEXTS:
-        raise ValueError(f"Unknown text {name!r}; allowed: {', '.join(HELD_OUT_TEXTS)} (held-out texts only).")
+    if name not in TASK_SOURCES:
+        raise ValueError(f"Unknown text {name!r}; allowed: {', '.join(TASK_SOURCES)} (test and validation texts).")
     return (files("optimum_hywia.data") / "texts" / f"{name}.txt").read_text(encoding="utf-8")
 
 
@@ -106,9 +111,9 @@ def jargon_sentences_of(text: str) -> list[Sentence]:
 
 
 def sentences_of_source(name: str) -> list[Sentence]:
-    """The sentences of a held-out source, cut the way its kind of text needs."""
-    text = held_out_text(name)
-    return jargon_sentences_of(text) if name == JARGON_TEXT else sentences_of(text)
+    """The sentences of a task source, cut the way its kind of text needs."""
+    text = task_source_text(name)
+    return jargon_sentences_of(text) if name.startswith("jargon") else sentences_of(text)
 
 
 def join_sentences(sentences: list[Sentence]) -> str:

@@ -1,9 +1,13 @@
 """Zero-shot accuracy of an in-memory model through lm-eval (``HFLM(pretrained=model, tokenizer=tokenizer)``).
 
-Two kinds of task names are accepted:
+Scoring goes through lm-eval's tasks and metrics; the log-likelihoods come from :class:`.packed_lm.PackedHFLM`
+(``backend="packed"``, the default: each context once for all its endings, several items per pass, bfloat16 where
+the hardware has it) or from lm-eval's own ``HFLM`` (``backend="lm_eval"``). Two kinds of task names are accepted:
 
 * the offline tasks shipped with the package (:data:`OFFLINE_TASKS`, chance levels in :data:`OFFLINE_CHANCE`),
-  built from held-out Austen and Jargon File text by :mod:`optimum_hywia.evaluation.build_tasks`;
+  built from test and validation Austen and Jargon File text by :mod:`optimum_hywia.evaluation.build_tasks`; each
+  run scores one split of their items (:mod:`optimum_hywia.evaluation.splits`: ``test`` by default, ``validation``
+  for anything that chooses);
 * the paper's seven standard tasks (:data:`STANDARD_TASKS`) and any other lm-eval task name: they pass straight to
   lm-eval, which downloads their data from the Hugging Face Hub (offline they fail with one clear error).
 """
@@ -11,7 +15,9 @@ Two kinds of task names are accepted:
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
+import json
 import logging
 import math
 import sys
@@ -22,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ..data.calibration import HubDatasetUnavailableError
+from ..hardware import fast_bfloat16
+from .splits import TEST, check_split, split_items
 
 # task -> the metric the paper reports (acc for BoolQ/PIQA/WinoGrande/ARC-e, acc_norm for HellaSwag/ARC-c/OBQA)
 STANDARD_TASKS: dict[str, str] = {
@@ -38,6 +46,8 @@ OFFLINE_TASKS: dict[str, str] = {
     "austen_nextsentence": "acc_norm",
     "austen_names": "acc",
     "jargon_nextsentence": "acc_norm",
+    "austen_wordorder": "acc",
+    "jargon_wordorder": "acc",
 }
 # accuracy of a random guess on each offline task (last word: open vocabulary, so about zero)
 OFFLINE_CHANCE: dict[str, float] = {
@@ -45,7 +55,12 @@ OFFLINE_CHANCE: dict[str, float] = {
     "austen_nextsentence": 0.25,
     "austen_names": 0.25,
     "jargon_nextsentence": 0.25,
+    "austen_wordorder": 0.5,
+    "jargon_wordorder": 0.5,
 }
+OUT_OF_DOMAIN_TASKS = ("jargon_nextsentence", "jargon_wordorder")
+BACKENDS = ("packed", "lm_eval")
+PRECISIONS = ("auto", "float32", "bfloat16")
 TASK_METRICS: dict[str, str] = {**OFFLINE_TASKS, **STANDARD_TASKS}
 # folders under lm_eval/tasks/ that define the standard tasks: indexing only these is ~10x faster than all of lm-eval
 _STANDARD_TASK_DIRS = {
@@ -80,8 +95,8 @@ def available_tasks() -> dict[str, str]:
     return dict(TASK_METRICS)
 
 
-def write_offline_task_configs(folder: str | Path, data_dir: str | Path) -> list[Path]:
-    """Copy the shipped task YAMLs into ``folder`` with ``data_files`` pointing at the JSONL in ``data_dir``.
+def write_offline_task_configs(folder: str | Path, data_dir: str | Path, split: str = TEST) -> list[Path]:
+    """Write each shipped task's ``split`` items and a YAML that reads them into ``folder``.
 
     The shipped YAMLs name their JSONL by file name only; lm-eval (through ``datasets``) would resolve it against
     the working directory, so the copies carry absolute paths. Works for editable and regular installs alike.
@@ -92,8 +107,11 @@ def write_offline_task_configs(folder: str | Path, data_dir: str | Path) -> list
     written = []
     for name in OFFLINE_TASKS:
         config = yaml.safe_load((data_dir / f"{name}.yaml").read_text(encoding="utf-8"))
-        data_files = config["dataset_kwargs"]["data_files"]
-        config["dataset_kwargs"]["data_files"] = {split: str(data_dir / f) for split, f in data_files.items()}
+        shipped = (data_dir / config["dataset_kwargs"]["data_files"]["test"]).read_text(encoding="utf-8")
+        items = split_items(name, [json.loads(line) for line in shipped.splitlines()], split)
+        data = folder / f"{name}.{split}.jsonl"
+        data.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8")
+        config["dataset_kwargs"]["data_files"] = {"test": str(data)}
         path = folder / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         written.append(path)
@@ -175,9 +193,9 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
-def _dataset_of(name: str, task: Any) -> str:
+def _dataset_of(name: str, task: Any, split: str) -> str:
     if name in OFFLINE_TASKS:
-        return f"optimum_hywia/evaluation/tasks/{name}.jsonl"
+        return f"optimum_hywia/evaluation/tasks/{name}.jsonl ({split} split)"
     config = task.config
     parts = [config.dataset_path, config.dataset_name, config.test_split or config.validation_split]
     return " ".join(str(p) for p in parts if p)
@@ -201,6 +219,32 @@ def _task_result(name: str, raw: dict, n_samples: dict, dataset: str) -> dict[st
     }
 
 
+def resolve_precision(precision: str, device: Any) -> str | None:
+    """The autocast dtype a ``precision`` setting means on ``device`` (None: the model's own dtype).
+
+    Example:
+        >>> resolve_precision("float32", "cpu") is None
+        True
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
+    if precision == "auto":
+        import torch
+
+        return "bfloat16" if fast_bfloat16(torch.device(device)) else None
+    return None if precision == "float32" else precision
+
+
+def _in_dtype(model: Any, dtype: str | None) -> Any:
+    """``model`` itself when it already computes in ``dtype`` (or ``dtype`` is None), else a copy cast to it: on a CPU a
+    bfloat16 copy runs faster than autocast, which casts every weight again on every pass."""
+    import torch
+
+    if dtype is None or model.dtype == getattr(torch, dtype):
+        return model
+    return copy.deepcopy(model).to(getattr(torch, dtype))
+
+
 def zero_shot(
     model: Any,
     tokenizer: Any,
@@ -210,15 +254,22 @@ def zero_shot(
     bootstrap_iters: int = 1000,
     max_length: int | None = None,
     log_samples: bool = False,
+    split: str = TEST,
+    backend: str = "packed",
+    precision: str = "auto",
 ) -> dict[str, dict[str, Any]]:
     """Zero-shot evaluation of an in-memory causal LM with lm-eval; one entry per task.
 
     Each entry holds the paper's metric for the task (``metric``: ``acc`` or ``acc_norm``), its ``value`` (a
     fraction), ``stderr``, the number of items scored (``n_samples``), the ``dataset`` and every metric lm-eval
-    reported (``metrics``). ``limit`` scores only the first N items of each task (the shipped tasks are shuffled, so a
-    limit still mixes both books). With ``log_samples`` each entry also lists, per scored item, its ``doc_id`` and
-    the log-likelihood of each choice (``samples``), to compare two models item by item. The tokenizer may get a pad
-    token set by lm-eval.
+    reported (``metrics``). The offline tasks score the items of ``split`` (``test`` or ``validation``); ``limit``
+    scores only the first N of them (the shipped tasks are shuffled, so a limit still mixes the texts). ``backend``:
+    ``packed`` (fast, the default) or ``lm_eval`` (lm-eval's own ``HFLM``); ``precision``: ``auto`` (bfloat16 where the
+    hardware has fast bfloat16, else the model's dtype), ``float32`` (the model's dtype) or ``bfloat16`` (a model in
+    another dtype is scored through a bfloat16 copy; the model itself is never changed). With ``log_samples`` each entry also lists,
+    per scored item, its ``doc_id``, the log-likelihood of each choice and whether the item was answered right under
+    the headline metric (``samples``), to compare two models item by item. The tokenizer may get a pad token set by
+    lm-eval.
 
     Example:
         >>> results = zero_shot(model, tokenizer, ["austen_nextsentence"], limit=100)  # doctest: +SKIP
@@ -230,18 +281,28 @@ def zero_shot(
         raise ValueError(f"limit must be a positive integer or None, got {limit!r}.")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}.")
+    check_split(split)
     lm_eval = _import_lm_eval()
     from lm_eval.models.huggingface import HFLM
 
+    from .packed_lm import PackedHFLM
+
+    device = next(model.parameters()).device
+    dtype = resolve_precision(precision, device)
+    scored_model = _in_dtype(model, dtype)
     with contextlib.ExitStack() as stack:
         data_dir = stack.enter_context(as_file(files("optimum_hywia.evaluation") / "tasks"))
         config_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hywia_tasks_")))
-        write_offline_task_configs(config_dir, data_dir)
+        write_offline_task_configs(config_dir, data_dir, split)
         manager = _task_manager(names, config_dir)
         loaded = _load_tasks(manager, names)
-        lm = HFLM(pretrained=model, tokenizer=tokenizer, backend="causal", batch_size=batch_size, max_length=max_length)
+        lm_class = PackedHFLM if backend == "packed" else HFLM
+        lm = lm_class(pretrained=scored_model, tokenizer=tokenizer, backend="causal", batch_size=batch_size,
+                      max_length=max_length, softmax_dtype="float32")
         was_training = model.training
-        model.eval()
+        scored_model.eval()
         try:  # lm-eval prints progress notes on stdout: keep stdout for results
             with contextlib.redirect_stdout(sys.stderr):
                 output = lm_eval.simple_evaluate(
@@ -256,15 +317,18 @@ def zero_shot(
             model.train(was_training)
     results, n_samples = output["results"], output.get("n-samples", {})
     entries = {
-        name: _task_result(name, results[name], n_samples, _dataset_of(name, task))
+        name: _task_result(name, results[name], n_samples, _dataset_of(name, task, split))
         for name, task in loaded["tasks"].items()
     }
+    for name, entry in entries.items():
+        entry.update(split=split if name in OFFLINE_TASKS else None, backend=backend, precision=dtype or str(scored_model.dtype).removeprefix("torch."))
     for name, samples in (output.get("samples") or {}).items() if log_samples else ():
-        entries[name]["samples"] = [_sample(s) for s in samples]
+        metric = entries[name]["metric"]
+        entries[name]["samples"] = sorted((_sample(s, metric) for s in samples), key=lambda s: s["doc_id"])
     return entries
 
 
-def _sample(raw: dict) -> dict[str, Any]:
+def _sample(raw: dict, metric: str | None) -> dict[str, Any]:
     responses = raw["filtered_resps"]  # one (log-likelihood, is-greedy) pair per choice
     return {"doc_id": int(raw["doc_id"]), "loglikelihoods": [float(r[0]) for r in responses],
-            "greedy": [bool(r[1]) for r in responses]}
+            "greedy": [bool(r[1]) for r in responses], "correct": float(raw[metric]) if metric in raw else None}

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm.auto import tqdm
 
+from ..hardware import fast_bfloat16
 from ..importance.base import ScoringContext
 from ..importance.gradient_pass import input_device
 from ..importance.units import Scores
@@ -66,17 +67,6 @@ class PlanChoice:
         """JSON-ready, for the summary and the pruned model's `hywia` block."""
         return {"chosen": asdict(self.chosen), "candidates": [asdict(c) for c in self.candidates],
                 "windows": self.windows}
-
-
-def fast_bfloat16(device: torch.device) -> bool:
-    """Whether `device` runs bfloat16 matmuls faster than float32: a CUDA GPU that supports bfloat16, a CPU with
-    AVX-512 BF16 or AMX (torch has no public query for the CPU's; the private ones are read when present)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
-    return False
 
 
 def autocast_dtype(context: ScoringContext) -> str | None:
