@@ -1,13 +1,20 @@
-"""The README's headline tables, from the aggregated criteria results of each real model.
+"""The headline tables, written from the results files: the README's (test split) and docs/benchmark.md's
+(validation split).
 
-    python examples/headline_table.py                 # prints both tables (Markdown)
+    python examples/headline_table.py            # prints both
+    python examples/headline_table.py --write    # rewrites the marked blocks of README.md and docs/*.md
 
-Reads `docs/results/criteria.json` (SmolLM2-135M) and `docs/results/criteria_gemma3-270m.json` (Gemma 3 270M), made by
-`benchmark_criteria.py --from-rows ...`, and `docs/results/recovery.json` (`benchmark_recovery.py`). Per ratio and
-held-out text: element1 and the best criterion under LLM-Pruner's split, element1 and the best single granularity
-under `cost_aware`, element1 under the allocation HyWIA shipped, and HyWIA; then HyWIA's ratio to three of them.
-Every number is a mean ± sd over the calibration seeds of the rows. The last column is the mean zero-shot accuracy
-after LoRA recovery, HyWIA − LLM-Pruner, over the seeds both finished.
+* README (`<!-- headline:start -->` ... `<!-- headline:end -->`): from `docs/results/recovery.json`
+  (`benchmark_recovery.py --split test`): per model and ratio, the mean zero-shot accuracy after LoRA recovery of
+  LLM-Pruner, of the best other baseline and of HyWIA on every test item, with perplexity, and the margin HyWIA −
+  LLM-Pruner with its paired 95% interval; the words "established" / "not established" come from the interval.
+* docs/benchmark.md (`<!-- criteria:start -->` ... `<!-- criteria:end -->`): from `docs/results/criteria.json` and
+  `criteria_gemma3-270m.json` (`benchmark_criteria.py`, validation split: the opening windows of Pride and Prejudice
+  and of the Jargon File's held-out slice): per ratio and text, element1 and the best criterion under LLM-Pruner's
+  split, element1 and the best single granularity under `cost_aware`, element1 under HyWIA's allocation, HyWIA, and
+  HyWIA's ratio to three of them; means ± sd over the calibration seeds.
+* docs/evaluation.md (`<!-- scoring:start -->` ... `<!-- scoring:end -->`): scoring speed and agreement of the packed
+  scorer and lm-eval's path, from `docs/results/scoring.json` (`benchmark_scoring.py`).
 """
 
 from __future__ import annotations
@@ -15,19 +22,27 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
-from bench_common import SINGLE_GRANULARITY, is_hywia
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_common import SINGLE_GRANULARITY, is_hywia  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
 MODELS = {"SmolLM2-135M": ("criteria.json", "builtin:smollm2-135m"),
           "Gemma 3 270M": ("criteria_gemma3-270m.json", "builtin:gemma3-270m")}
 RECOVERY = "recovery.json"
+README = RESULTS.parent.parent / "README.md"
+BENCHMARK = RESULTS.parent / "benchmark.md"
+EVALUATION = RESULTS.parent / "evaluation.md"
+SCORING = "scoring.json"
 TEXTS = {"in_domain": "Pride and Prejudice", "out_of_domain": "Jargon File (out of domain)"}
-HEADER = ("| ratio | held-out text | element1, LLM-Pruner's split | best criterion, LLM-Pruner's split | element1, "
+HEADER = ("| ratio | validation text | element1, LLM-Pruner's split | best criterion, LLM-Pruner's split | element1, "
           "`cost_aware` | best single granularity, `cost_aware` | element1, HyWIA's allocation | **HyWIA (defaults)** | "
-          "HyWIA ÷ best split / ÷ element1 `cost_aware` / ÷ best `cost_aware` | mean zero-shot accuracy after LoRA "
-          "recovery, HyWIA − LLM-Pruner |\n" + "|---" * 10 + "|")
+          "HyWIA ÷ best split / ÷ element1 `cost_aware` / ÷ best `cost_aware` |\n" + "|---" * 9 + "|")
+MODEL_NAMES = {model_id: name for name, (_, model_id) in MODELS.items()}
+BASELINES = ("flap", "element1_cost_aware")
 
 
 def _cell(entry: dict, text: str, label: str = "") -> str:
@@ -39,16 +54,8 @@ def _best(entries: list[dict], text: str) -> dict:
     return min(entries, key=lambda entry: entry[text][0])
 
 
-def recovery_cell(margins: list[dict], model_id: str, ratio: float) -> str:
-    """The accuracy margin after recovery at `ratio`, with its seeds, or why there is none."""
-    found = next((m for m in margins if m["model"] == model_id and m["ratio"] == ratio), None)
-    if found is None:
-        return "not run"
-    return f"{found['hywia_minus_llm_pruner_points']:+.2f} points (seeds {', '.join(map(str, found['seeds']))})"
-
-
-def rows_for(table: list[dict], ratio: float, recovery: str) -> list[str]:
-    """The headline rows of one ratio, one per held-out text; `recovery` is the last column's cell."""
+def rows_for(table: list[dict], ratio: float) -> list[str]:
+    """The rows of one ratio, one per validation text."""
     at_ratio = [entry for entry in table if entry["ratio"] == ratio]
 
     def find(criterion: str, allocation: str) -> dict:
@@ -67,28 +74,107 @@ def rows_for(table: list[dict], ratio: float, recovery: str) -> list[str]:
             f"| {ratio} ({hywia['kept_fraction']:.1%} params kept) | {name} | {_cell(element1_split, text)} | "
             f"{_cell(best_split, text, best_split['criterion'])} | {_cell(element1_cost, text)} | "
             f"{_cell(best_single, text, best_single['criterion'])} | {_cell(element1_own, text)} | "
-            f"**{_cell(hywia, text)}** | {ratios} | {recovery} |")
+            f"**{_cell(hywia, text)}** | {ratios} |")
     return lines
 
 
-def headline(path: Path, model_id: str, margins: list[dict]) -> str:
-    """One model's table, with its dense perplexities from the results' note and its recovery margins."""
+def criteria_table(path: Path) -> str:
+    """One model's validation-split criteria table, with its dense perplexities from the results' note."""
     results = json.loads(path.read_text())
     dense = re.search(r"dense: in (\d+\.\d+), out (\d+\.\d+)", results["note"])
     ratios = sorted({entry["ratio"] for entry in results["table"]})
-    body = [line for ratio in ratios
-            for line in rows_for(results["table"], ratio, recovery_cell(margins, model_id, ratio))]
-    caption = f"([docs/results/{path.stem}.md](docs/results/{path.stem}.md); dense {dense[1]} / {dense[2]})"
+    body = [line for ratio in ratios for line in rows_for(results["table"], ratio)]
+    caption = f"([results/{path.stem}.md](results/{path.stem}.md); dense {dense[1]} / {dense[2]})"
     return "\n".join([caption, "", HEADER, *body])
+
+
+def _summary_cell(entry: dict | None) -> str:
+    if entry is None:
+        return "not run"
+    after = entry["after"]
+    seeds = after["mean_acc"]["n_seeds"]
+    return (f"{100 * after['mean_acc']['mean']:.2f}% ({after['ppl_in']['mean']:.1f} / {after['ppl_out']['mean']:.1f}"
+            f"{'' if seeds == 3 else f'; {seeds} seed' + ('s' if seeds > 1 else '')})")
+
+
+def recovery_table(recovery: dict) -> str:
+    """The README's table: test split, after LoRA recovery, with HyWIA − LLM-Pruner and its interval."""
+    summary = {(e["model"], e["ratio"], e["method"]): e for e in recovery["summary"]}
+    margins = {(m["model"], m["ratio"]): m for m in recovery["margins"] if (m["a"], m["b"]) == ("hywia", "llm_pruner")}
+    lines = ["| model | ratio | LLM-Pruner | best other baseline | **HyWIA** | HyWIA − LLM-Pruner, points [95% interval] |",
+             "|---|---|---|---|---|---|"]
+    for model, ratio in sorted({(m, r) for m, r, method in summary if method != "dense"}):
+        others = [summary[(model, ratio, b)] for b in BASELINES if (model, ratio, b) in summary]
+        best = max(others, key=lambda e: e["after"]["mean_acc"]["mean"], default=None)
+        best_cell = f"{_summary_cell(best)}, {best['method']}" if best else "not run"
+        margin = margins.get((model, ratio))
+        words = "not run" if margin is None else f"{margin['words']} (seeds {', '.join(map(str, margin['seeds']))})"
+        lines.append(f"| {MODEL_NAMES.get(model, model)} | {ratio:g} | "
+                     f"{_summary_cell(summary.get((model, ratio, 'llm_pruner')))} | {best_cell} | "
+                     f"**{_summary_cell(summary.get((model, ratio, 'hywia')))}** | {words} |")
+    dense = [f"{MODEL_NAMES.get(m, m)} {100 * e['after']['mean_acc']['mean']:.2f}% "
+             f"({e['after']['ppl_in']['mean']:.1f} / {e['after']['ppl_out']['mean']:.1f})"
+             for (m, r, method), e in sorted(summary.items()) if method == "dense"]
+    items = {sum(e["items_per_task"].values()) for e in summary.values()}
+    caption = (f"Mean zero-shot accuracy after LoRA recovery on the **test split** ({', '.join(map(str, items))} "
+               f"items, six tasks; chance 29.17%), perplexity in domain / out of domain (Mansfield Park / the Jargon "
+               f"File's test slice) in brackets; mean over calibration seeds 0–2 unless marked. Dense: "
+               f"{'; '.join(dense) or 'not run'}. Margins from a paired bootstrap over items and seeds; "
+               "\"established\" only when the interval excludes 0. From "
+               "[docs/results/recovery.md](docs/results/recovery.md), written by `python examples/headline_table.py "
+               "--write`.")
+    return "\n".join([caption, "", *lines])
+
+
+def scoring_table(scoring: dict) -> str:
+    """docs/evaluation.md's speed table, from `scoring.json` (`benchmark_scoring.py`)."""
+    lines = ["| model | backend | precision | items | wall s | items/s | mean accuracy |", "|---|---|---|---|---|---|---|"]
+    for row in scoring["rows"]:
+        for run in row["runs"].values():
+            mean = sum(run["accuracy"].values()) / len(run["accuracy"])
+            lines.append(f"| {MODEL_NAMES.get(row['model'], row['model'])} | {run['backend']} | {run['precision']} | "
+                         f"{run['items']} | {run['wall_s']:.0f} | {run['items_per_s']:.1f} | {100 * mean:.2f}% |")
+    for row in scoring["rows"]:
+        agreement = row["agreement"]
+        if agreement:
+            acc = agreement["mean_accuracy_on_common_items"]
+            lines.append(f"\n{MODEL_NAMES.get(row['model'], row['model'])}: on the {agreement['items']} items both "
+                         f"paths scored they answer {agreement['items_equal']} alike (mean accuracy "
+                         f"{100 * acc['packed']:.2f}% packed, {100 * acc['lm_eval']:.2f}% lm-eval; largest "
+                         f"log-likelihood difference {agreement['max_abs_loglikelihood_difference']:.3g} nats); the "
+                         f"packed scorer does {agreement['speedup_items_per_s']:.1f}x the items per second.")
+    return "\n".join(lines)
+
+
+def replace_block(path: Path, name: str, body: str) -> None:
+    """Put `body` between the `<!-- name:start -->` and `<!-- name:end -->` lines of `path`."""
+    text = path.read_text()
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        raise SystemExit(f"{path} has no {start} ... {end} block")
+    head, rest = text.split(start, 1)
+    path.write_text(f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    parser.add_argument("--write", action="store_true", help="rewrite the blocks in README.md and docs/benchmark.md")
     options = parser.parse_args()
-    margins = json.loads((options.results_dir / RECOVERY).read_text())["margins"]
-    for model, (name, model_id) in MODELS.items():
-        print(f"{model} " + headline(options.results_dir / name, model_id, margins), end="\n\n")
+    recovery_path = options.results_dir / RECOVERY
+    readme = (recovery_table(json.loads(recovery_path.read_text())) if recovery_path.exists() else
+              "The test-split grid has not been run yet (`examples/benchmark_recovery.py --split test`).")
+    criteria = "\n\n".join(f"{model} " + criteria_table(options.results_dir / name)
+                            for model, (name, _) in MODELS.items())
+    scoring_path = options.results_dir / SCORING
+    scoring = (scoring_table(json.loads(scoring_path.read_text())) if scoring_path.exists() else
+               "Not measured yet (`examples/benchmark_scoring.py`).")
+    if options.write:
+        replace_block(README, "headline", readme)
+        replace_block(BENCHMARK, "criteria", criteria)
+        replace_block(EVALUATION, "scoring", scoring)
+    else:
+        print(readme, criteria, scoring, sep="\n\n")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,8 @@ def test_eval_prints_the_table_and_writes_json(checkpoint, tmp_path, capsys):
     assert mean["value"] == pytest.approx((rows[0]["value"] + rows[1]["value"]) / 2)
     assert mean["stderr"] == pytest.approx((rows[0]["stderr"] ** 2 + rows[1]["stderr"] ** 2) ** 0.5 / 2)
     assert "| mean | acc |" in printed
-    assert json.loads(out.read_text())["settings"]["limit"] == 3
+    settings = json.loads(out.read_text())["settings"]
+    assert settings["limit"] == 3 and settings["split"] == "test"  # the final-numbers split unless told otherwise
     model, tokenizer = tiny_model("llama_gqa", max_position_embeddings=1024), tiny_tokenizer()
     expected = perplexity(model, tokenizer, "builtin:jargon", max_windows=2, show_progress=False)
     assert rows[4]["value"] == pytest.approx(expected, rel=1e-6)

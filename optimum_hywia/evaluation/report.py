@@ -24,7 +24,8 @@ from .perplexity import perplexity_report
 from .ppl_sets import DEFAULT_PPL_SOURCE, describe_ppl_source, load_ppl_text
 
 PPL_PREFIX = "ppl"
-DEFAULT_TASKS = ("austen_lastword", "austen_nextsentence", "austen_names", "jargon_nextsentence", "ppl")
+DEFAULT_TASKS = ("austen_lastword", "austen_nextsentence", "austen_names", "jargon_nextsentence", "austen_wordorder",
+                 "jargon_wordorder", "ppl")
 MEAN_TASK = "mean"
 RESULTS_FORMAT_VERSION = 1
 
@@ -121,15 +122,17 @@ class EvalPlan:
         return cls(zero_shot_names, {source: load_ppl_text(source) for source in ppl_sources})
 
     def run(self, model: Any, tokenizer: Any, limit: int | None = None, batch_size: int = 8, seq_len: int = 128,
-            ppl_windows: int | None = None) -> list[dict[str, Any]]:
-        """Evaluate ``model``: the zero-shot tasks first (``limit`` items each) and, with two or more, their mean
-        (:func:`mean_accuracy`, a row with task ``"mean"``), then each perplexity set."""
+            ppl_windows: int | None = None, split: str = "test", precision: str = "auto") -> list[dict[str, Any]]:
+        """Evaluate ``model``: the zero-shot tasks first (``limit`` items each of the offline tasks' ``split``) and,
+        with two or more, their mean (:func:`mean_accuracy`, a row with task ``"mean"``), then each perplexity set."""
         rows = []
         if self.zero_shot_tasks:
             from .zero_shot import zero_shot
 
-            _say(f"zero-shot: {', '.join(self.zero_shot_tasks)}" + (f" (first {limit} items each)" if limit else ""))
-            results = zero_shot(model, tokenizer, self.zero_shot_tasks, limit=limit, batch_size=batch_size)
+            _say(f"zero-shot ({split} split): {', '.join(self.zero_shot_tasks)}"
+                 + (f" (first {limit} items each)" if limit else ""))
+            results = zero_shot(model, tokenizer, self.zero_shot_tasks, limit=limit, batch_size=batch_size,
+                                split=split, precision=precision)
             rows += zero_shot_rows(results)
             mean = mean_accuracy(rows)
             rows += [mean] if mean is not None else []
@@ -147,14 +150,16 @@ def evaluate_model(
     batch_size: int = 8,
     seq_len: int = 128,
     ppl_windows: int | None = None,
+    split: str = "test",
 ) -> list[dict[str, Any]]:
-    """Run every zero-shot task and perplexity set of ``tasks``; returns the result rows.
+    """Run every zero-shot task and perplexity set of ``tasks`` (the offline tasks' ``split`` items); returns the
+    result rows.
 
     Example:
         >>> rows = evaluate_model(model, tokenizer, "austen_lastword,ppl:jargon", limit=100)  # doctest: +SKIP
         >>> print(results_table(rows))                                                      # doctest: +SKIP
     """
-    return EvalPlan.from_tasks(tasks).run(model, tokenizer, limit, batch_size, seq_len, ppl_windows)
+    return EvalPlan.from_tasks(tasks).run(model, tokenizer, limit, batch_size, seq_len, ppl_windows, split)
 
 
 def _say(message: str) -> None:
