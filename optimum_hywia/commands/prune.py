@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .arguments import add_config_arguments, config_from_arguments
 from .push import add_hub_arguments, push_after_save
-from .recover_options import add_recovery_arguments, check_recovery_arguments, recover_from_arguments
+from .recover_options import add_recovery_arguments, check_recovery_arguments, plan_recovery, recover_from_arguments
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -80,13 +80,14 @@ def run_prune(args: argparse.Namespace) -> dict:
     recovery_text = check_recovery_arguments(args)
     model, tokenizer = load_model_and_tokenizer(args.model, dtype=getattr(torch, args.dtype))
     params_dense, ppl_dense = count_parameters(model), _measure(model, tokenizer, args)
+    recovery = None if recovery_text is None else plan_recovery(model, tokenizer, recovery_text, args)  # dense teacher
     pruner = HyWIAPruner(config)
     model = pruner.prune(model, tokenizer=tokenizer)
     print(pruner.summary.to_table())
     ppl_pruned = _measure(model, tokenizer, args)
     rows = [("dense", params_dense, ppl_dense), ("pruned", pruner.summary.params_after, ppl_pruned)]
-    if recovery_text is not None:
-        model = recover_from_arguments(model, tokenizer, recovery_text, args)
+    if recovery is not None:
+        model = recover_from_arguments(model, recovery, args)
         rows.append((f"pruned + {args.recover}", pruner.summary.params_after, _measure(model, tokenizer, args)))
     table = results_table(rows)
     results = {
@@ -97,7 +98,7 @@ def run_prune(args: argparse.Namespace) -> dict:
         "pruned": {"params": pruner.summary.params_after, "perplexity": ppl_pruned},
         "summary": pruner.summary.to_dict(),
     }
-    if recovery_text is not None:
+    if recovery is not None:
         results["recovered"] = {"params": rows[-1][1], "perplexity": rows[-1][2],
                                 "recovery": model.config.hywia["recovery"]}
     pruner.save_pretrained(

@@ -10,6 +10,7 @@ from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
 
+from ..distillation import describe
 from ..version import __version__
 from .eval_results import EvalEntry
 from .facts import PruningFacts, width_keys
@@ -168,6 +169,15 @@ def _recipe_section(facts: PruningFacts) -> str | None:
     )
 
 
+def _recovery_section(facts: PruningFacts) -> str | None:
+    recovery = facts.recovery
+    if not recovery:
+        return None
+    rows = "\n".join(f"| `{key}` | {value} |" for key, value in sorted(recovery.items()))
+    return (f"## Recovery\n\nAfter pruning the model was trained again: {describe(recovery)}.\n\n"
+            f"| setting | value |\n|---|---|\n{rows}")
+
+
 def build_model_card(
     facts: PruningFacts,
     repo_id: str,
@@ -189,7 +199,7 @@ def build_model_card(
     sections = [
         _intro(facts, model_name), _pruning_section(facts), _widths_section(facts, plot),
         _blend_section(facts.learned_blend), _evaluation_section(entries), _usage_section(facts, repo_id),
-        _recipe_section(facts),
+        _recovery_section(facts), _recipe_section(facts),
     ]
     body = "\n\n".join(section for section in sections if section)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")

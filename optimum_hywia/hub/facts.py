@@ -64,6 +64,7 @@ class PruningFacts:
     remote_code_file: str | None = None
     recipe: dict | None = None
     results: dict | None = field(default=None, repr=False)
+    recovery: dict | None = None  # how the pruned model was trained afterwards (method, steps, tokens, teacher...)
 
     @property
     def kept_fraction(self) -> float | None:
@@ -110,6 +111,7 @@ class PruningFacts:
             remote_code_file=_remote_code_file(config),
             recipe=recipe,
             results=results,
+            recovery=hywia.get("recovery"),
         )
 
     @classmethod

@@ -16,6 +16,7 @@ from typing import Any
 from huggingface_hub import ModelCard
 from transformers import Trainer
 
+from ..distillation import DistillationConfig, batch_targets, distillation_loss
 from ..modeling import is_pruned_model
 from .saving import write_pruning_files
 
@@ -65,11 +66,17 @@ def merge_training_card(pruning: ModelCard, training: ModelCard) -> ModelCard:
 
 
 class HyWIATrainer(Trainer):
-    """A `transformers.Trainer` whose model card also carries the pruning card of a pruned model.
+    """A `transformers.Trainer` whose model card also carries the pruning card of a pruned model, and that distils
+    from a teacher when given one.
 
     Use it as the Trainer it is; with `HyWIACallback`, `trainer.push_to_hub()` then pushes the weights, the recipe,
     the widths plot and one card holding the Trainer's training summary and the pruning metadata (tags, base model,
     widths, blend, recipe), in one commit. For a model that is not pruned, the card is the Trainer's own.
+
+    With `teacher_model` (the dense model, frozen: `optimum_hywia.distillation.copy_teacher(model)` before pruning)
+    or batches that carry precomputed teacher logits (`WithTeacherTargets`), the loss is
+    `T² · KL(teacher ‖ student) + lm_weight · LM loss` (`distillation`, a `DistillationConfig`); the callback prunes
+    the trained model only, never the teacher. The running KL is logged as `kl`.
 
     Example:
         >>> from optimum_hywia import HyWIACallback, HyWIAConfig, HyWIATrainer
@@ -78,6 +85,33 @@ class HyWIATrainer(Trainer):
         ...                        callbacks=[HyWIACallback(HyWIAConfig(pruning_ratio=0.2))])  # doctest: +SKIP
         >>> trainer.train(); trainer.push_to_hub()  # doctest: +SKIP
     """
+
+    def __init__(self, *args: Any, teacher_model: Any = None, distillation: DistillationConfig | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if teacher_model is not None and any(p.requires_grad for p in teacher_model.parameters()):
+            raise ValueError("`teacher_model` must be frozen: pass optimum_hywia.distillation.copy_teacher(model) or "
+                             "frozen_teacher(model), taken before pruning.")
+        self.teacher_model = teacher_model
+        self.distillation = distillation or (DistillationConfig() if teacher_model is not None else None)
+        self._kl_sum, self._kl_count = 0.0, 0
+
+    def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        if self.distillation is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        targets = batch_targets(inputs, self.teacher_model, self.distillation)
+        outputs = model(**inputs)
+        kl = distillation_loss(outputs.logits, targets, self.distillation, inputs.get("attention_mask"))
+        self._kl_sum, self._kl_count = self._kl_sum + float(kl.detach()), self._kl_count + 1
+        loss = kl if not self.distillation.lm_weight else kl + self.distillation.lm_weight * outputs.loss
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        if self._kl_count and "loss" in logs:
+            logs["kl"] = round(self._kl_sum / self._kl_count, 4)
+            self._kl_sum, self._kl_count = 0.0, 0
+        super().log(logs, *args, **kwargs)
 
     def create_model_card(self, *args: Any, **kwargs: Any) -> None:
         super().create_model_card(*args, **kwargs)
