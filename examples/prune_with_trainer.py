@@ -3,10 +3,13 @@
 For each ratio: perplexity (Pride and Prejudice, non-overlapping 128-token windows) of the dense model, of the model
 at the pruning step just before and just after pruning, and after recovery. Training text: Emma + Persuasion.
 `--recovery full` (default) trains every weight and takes the importance statistics from the training gradients;
-`--recovery lora` trains LLM-Pruner's LoRA adapters (statistics from the first training windows) and merges them.
+`--recovery lora` trains LLM-Pruner's LoRA adapters (statistics from the first training windows) and merges them;
+`--recovery distill` trains every weight like `full`, and from the pruning step on on KL(dense teacher || pruned
+student) at `--temperature` (`HyWIATrainer(teacher_model=...)`; the teacher is a frozen copy of the dense model).
 
     python examples/prune_with_trainer.py                   # ratios 0.2 and 0.5 -> docs/results/trainer_recovery.*
     python examples/prune_with_trainer.py --quick           # a few steps and windows: checks that the flow runs
+    python examples/prune_with_trainer.py --quick --recovery distill   # the same, distilling from the dense model
     accelerate launch --multi_gpu --num_processes 2 examples/prune_with_trainer.py --quick   # two processes (gloo)
     torchrun --nproc_per_node 2 examples/prune_with_trainer.py --quick                       # the same, torchrun
 """
@@ -20,11 +23,12 @@ from pathlib import Path
 
 import torch
 from accelerate import PartialState
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import TrainerCallback, TrainingArguments
 
 from bench_common import command_line, machine_info, write_results
-from optimum_hywia import HyWIAConfig
+from optimum_hywia import HyWIAConfig, HyWIATrainer
 from optimum_hywia.callback import HyWIACallback
+from optimum_hywia.distillation import DistillationConfig, copy_teacher
 from optimum_hywia.data import load_model_and_tokenizer
 from optimum_hywia.evaluation import perplexity
 from optimum_hywia.recovery import LLM_PRUNER_LORA, lora_config, text_dataset
@@ -37,7 +41,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", default="builtin:smollm2-135m")
     parser.add_argument("--ratios", type=float, nargs="+", default=[0.2, 0.5])
     parser.add_argument("--importance", default="hywia")
-    parser.add_argument("--recovery", choices=("full", "lora"), default="full")
+    parser.add_argument("--recovery", choices=("full", "lora", "distill"), default="full")
+    parser.add_argument("--temperature", type=float, default=2.0, help="distill: softmax temperature")
     parser.add_argument("--prune-at", type=int, default=8, help="optimizer steps of statistics before pruning")
     parser.add_argument("--max-steps", type=int, default=108, help="total optimizer steps (recovery = the rest)")
     parser.add_argument("--batch-size", type=int, default=4, help="windows per device and step")
@@ -79,6 +84,7 @@ def run_ratio(ratio: float, options, dataset, evaluate, state: PartialState) -> 
                          fusion_steps=options.fusion_steps, num_calibration_samples=options.calibration_samples,
                          fusion_holdout_samples=min(4, options.calibration_samples - 1),  # >= 1 window trains
                          calibration_seq_len=options.seq_len)
+    teacher = copy_teacher(model) if options.recovery == "distill" else None  # before any training or pruning
     if options.recovery == "lora":
         from peft import get_peft_model
 
@@ -92,7 +98,9 @@ def run_ratio(ratio: float, options, dataset, evaluate, state: PartialState) -> 
                              learning_rate=options.learning_rate, warmup_steps=0, seed=options.seed, save_strategy="no",
                              logging_steps=max(1, options.max_steps // 20), report_to=[], disable_tqdm=True,
                              use_cpu=not torch.cuda.is_available())  # on CPU, DDP (gloo) needs use_cpu=True
-    trainer = Trainer(model, args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
+    trainer = HyWIATrainer(model, args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks,
+                           teacher_model=teacher,
+                           distillation=DistillationConfig(temperature=options.temperature) if teacher else None)
     start = time.perf_counter()
     output = trainer.train()
     pruned = hywia.finalize(trainer.model)  # peft: merge, then cut; full: already cut in on_train_end

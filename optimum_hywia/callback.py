@@ -32,7 +32,7 @@ from .importance.gradient_pass import member_parameters
 from .importance.gradients import statistics_from_gradients
 from .masks import RemovedWeights, UnitMasks
 from .pruner import CalibrationInput, HyWIAPruner, calibration_batches
-from .recovery import is_peft_model, unwrap_model
+from .peft_models import is_peft_model, unwrap_model
 from .schedule import PruningSchedule, check_training_arguments, is_step
 from .selection import GroupKey
 from .summary import PruningSummary
@@ -100,6 +100,11 @@ class HyWIACallback(TrainerCallback):
         self.statistics: str | None = None
         self.summary: PruningSummary | None = None
         self._reset()
+
+    @property
+    def has_pruned(self) -> bool:
+        """Whether a pruning stage has run in this training run (units chosen, masks on or the model cut)."""
+        return self.kept is not None
 
     @staticmethod
     def _training_statistics_apply(config: HyWIAConfig) -> bool:

@@ -35,15 +35,6 @@ LLM_PRUNER_LEARNING_RATE = 1e-4
 DEFAULT_RECOVERY_DATA = "builtin:mixed"
 
 
-def is_peft_model(model: nn.Module) -> bool:
-    return hasattr(model, "get_base_model") and hasattr(model, "merge_and_unload")
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The causal LM inside a peft wrapper (the model itself otherwise)."""
-    return model.get_base_model() if is_peft_model(model) else model
-
-
 def lora_config(**overrides: Any):
     """A `peft.LoraConfig` with LLM-Pruner's recipe; keyword arguments override single fields.
 

@@ -16,6 +16,7 @@ from typing import Any
 from huggingface_hub import ModelCard
 from transformers import Trainer
 
+from ..callback import HyWIACallback
 from ..distillation import DistillationConfig, batch_targets, distillation_loss
 from ..modeling import is_pruned_model
 from .saving import write_pruning_files
@@ -76,7 +77,8 @@ class HyWIATrainer(Trainer):
     With `teacher_model` (the dense model, frozen: `optimum_hywia.distillation.copy_teacher(model)` before pruning)
     or batches that carry precomputed teacher logits (`WithTeacherTargets`), the loss is
     `T² · KL(teacher ‖ student) + lm_weight · LM loss` (`distillation`, a `DistillationConfig`); the callback prunes
-    the trained model only, never the teacher. The running KL is logged as `kl`.
+    the trained model only, never the teacher, and the run distils from the step the callback has pruned (before,
+    the language-model loss gives the callback its importance statistics). The running KL is logged as `kl`.
 
     Example:
         >>> from optimum_hywia import HyWIACallback, HyWIAConfig, HyWIATrainer
@@ -96,9 +98,17 @@ class HyWIATrainer(Trainer):
         self.distillation = distillation or (DistillationConfig() if teacher_model is not None else None)
         self._kl_sum, self._kl_count = 0.0, 0
 
+    def _distilling(self) -> bool:
+        """Distil once every HyWIACallback of the run has pruned: before that, the training gradients are the
+        callback's importance statistics, and they come from the language-model loss."""
+        callbacks = self.callback_handler.callbacks
+        return self.distillation is not None and all(c.has_pruned for c in callbacks if isinstance(c, HyWIACallback))
+
     def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
-        if self.distillation is None:
+        if not self._distilling():
+            for key in ("teacher_values", "teacher_indices"):
+                inputs.pop(key, None)
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         targets = batch_targets(inputs, self.teacher_model, self.distillation)
         outputs = model(**inputs)
