@@ -36,8 +36,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import SMOLLM2, command_line, machine_info, write_results  # noqa: E402
-from optimum_hywia import HyWIAConfig  # noqa: E402
+from bench_common import SMOLLM2, command_line, current_rss_bytes, machine_info, measured, write_results  # noqa: E402
+from optimum_hywia import HyWIAConfig, HyWIAPruner  # noqa: E402
+from optimum_hywia.distillation import DistillationConfig  # noqa: E402
 from optimum_hywia.data import load_model_and_tokenizer  # noqa: E402
 from optimum_hywia.evaluation import OFFLINE_CHANCE, OFFLINE_TASKS, load_ppl_text, zero_shot  # noqa: E402
 from optimum_hywia.evaluation.report import perplexity_row  # noqa: E402
@@ -59,6 +60,9 @@ METHODS = {
     "element1_cost_aware": {"importance": "element1", "allocation": "cost_aware"},
 }
 DEFAULT_METHODS = ("llm_pruner", "hywia", "flap")
+# recovery -> (LoRA adapters or every weight, distil from the dense model); "none": scored right after pruning
+RECOVERIES = {"lora": (True, False), "full": (False, False), "distill_lora": (True, True),
+              "distill_full": (False, True), "none": (False, False)}
 
 
 def parse_args() -> argparse.Namespace:
@@ -69,6 +73,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=list(METHODS))
     parser.add_argument("--split", default=TEST, choices=SPLITS,
                         help="items and perplexity texts scored: test (final tables) or validation (choices)")
+    parser.add_argument("--recoveries", nargs="+", default=["lora"], choices=list(RECOVERIES),
+                        help="recovery of each pruned model: LoRA or every weight on the LM loss, distillation from "
+                             "the dense model (LoRA or every weight), or none")
+    parser.add_argument("--recover-temperature", type=float, default=2.0, help="distillation temperature")
     parser.add_argument("--recover-steps", type=int, default=100)
     parser.add_argument("--recover-batch-size", type=int, default=4)
     parser.add_argument("--recover-seq-len", type=int, default=128)
@@ -119,29 +127,40 @@ def commands(rows: list[dict]) -> list[str]:
     return list(dict.fromkeys(r["command"] for r in rows))
 
 
-def new_row(model_name: str, ratio: float, method: str, seed: int, args) -> dict:
-    return {"model": model_name, "ratio": ratio, "method": method, "seed": seed, "command": command_line(),
-            "protocol": protocol(args), "wall_s": {}}
+def new_row(model_name: str, ratio: float, method: str, seed: int, args, recovery: str = "lora") -> dict:
+    return {"model": model_name, "ratio": ratio, "method": method, "seed": seed, "recovery": recovery,
+            "command": command_line(), "protocol": protocol(args), "wall_s": {}, "peak_rss_mb": {}}
 
 
-def run_pruned(dense, tokenizer, train_rows, texts, model_name, ratio, seed, method, args) -> dict:
-    """Prune a copy of `dense`, measure its perplexity, recover it with LoRA, score it; wall time of each phase."""
+def run_pruned(dense, tokenizer, train_rows, texts, model_name, ratio, seed, method, recovery, args) -> dict:
+    """Prune a copy of `dense`, measure its perplexity, recover it, score it; wall time and peak RSS of each phase."""
     config = HyWIAConfig(**{**METHODS[method], "pruning_ratio": ratio, "seed": seed})
-    row = {**new_row(model_name, ratio, method, seed, args), "config": config.to_dict()}
-    clock = {"start": time.perf_counter()}
+    row = {**new_row(model_name, ratio, method, seed, args, recovery), "config": config.to_dict()}
+    lora, distil = RECOVERIES[recovery]
+    with measured() as memory:
+        clock = {"start": time.perf_counter()}
 
-    def score_before(pruned) -> None:
-        row["wall_s"]["prune"] = time.perf_counter() - clock["start"]
-        start = time.perf_counter()
-        row["params"] = sum(p.numel() for p in pruned.parameters())
-        row["before"] = perplexities(pruned, tokenizer, texts, args)
-        row["wall_s"]["eval_before"] = time.perf_counter() - start
-        clock["recover"] = time.perf_counter()
+        def score_before(pruned) -> None:
+            row["wall_s"]["prune"] = time.perf_counter() - clock["start"]
+            row["peak_rss_mb"]["prune"] = memory.peak_rss_bytes / 2**20
+            start = time.perf_counter()
+            row["params"] = sum(p.numel() for p in pruned.parameters())
+            row["before"] = perplexities(pruned, tokenizer, texts, args)
+            row["wall_s"]["eval_before"] = time.perf_counter() - start
+            memory.peak_rss_bytes = current_rss_bytes()  # from here on: recovery's peak
+            clock["recover"] = time.perf_counter()
 
-    model = prune_and_recover(copy.deepcopy(dense), tokenizer, config, train_rows, max_steps=args.recover_steps,
-                              learning_rate=args.recover_lr, batch_size=args.recover_batch_size,
-                              training_args={"seed": seed, "disable_tqdm": False}, on_pruned=score_before)
-    row["wall_s"]["recover"] = time.perf_counter() - clock["recover"]
+        if recovery == "none":
+            model = HyWIAPruner(config).prune(copy.deepcopy(dense), tokenizer=tokenizer)
+            score_before(model)
+        else:
+            distillation = DistillationConfig(temperature=args.recover_temperature) if distil else None
+            model = prune_and_recover(copy.deepcopy(dense), tokenizer, config, train_rows, max_steps=args.recover_steps,
+                                      learning_rate=args.recover_lr, batch_size=args.recover_batch_size, lora=lora,
+                                      training_args={"seed": seed, "disable_tqdm": False}, on_pruned=score_before,
+                                      distillation=distillation)
+        row["wall_s"]["recover"] = time.perf_counter() - clock["recover"]
+        row["peak_rss_mb"]["recover"] = memory.peak_rss_bytes / 2**20
     start = time.perf_counter()
     row["after"] = evaluate(model, tokenizer, texts, args)
     row["wall_s"]["eval_after"] = time.perf_counter() - start
@@ -200,7 +219,7 @@ def main() -> None:
     log = args.output_dir / f"{args.name}_rows.jsonl"
     rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     check_protocol(rows, args)
-    done = {(r["model"], r["ratio"], r["method"], r["seed"]) for r in rows}
+    done = {(r["model"], r["ratio"], r["method"], r["seed"], r.get("recovery", "lora")) for r in rows}
     if args.report_only:
         if not rows:
             raise SystemExit(f"--report-only: {log} holds no rows")
@@ -213,13 +232,14 @@ def main() -> None:
         dense, tokenizer = load_model_and_tokenizer(model_name)
         dense.to("cuda" if torch.cuda.is_available() else "cpu")
         train_rows = text_dataset(tokenizer, source=args.recover_data, seq_len=args.recover_seq_len)
-        jobs = [(0.0, 0, "dense")] + [(r, s, m) for s in args.seeds for r in args.ratios for m in args.methods]
-        for ratio, seed, method in jobs:
-            if (model_name, ratio, method, seed) in done:
+        jobs = [(0.0, 0, "dense", "lora")] + [(r, s, m, c) for s in args.seeds for r in args.ratios
+                                              for m in args.methods for c in args.recoveries]
+        for ratio, seed, method, recovery in jobs:
+            if (model_name, ratio, method, seed, recovery) in done:
                 continue
-            print(f"== {model_name} ratio {ratio} seed {seed} {method}", flush=True)
+            print(f"== {model_name} ratio {ratio} seed {seed} {method} recovery {recovery}", flush=True)
             row = (run_dense(dense, tokenizer, texts, model_name, args) if method == "dense" else
-                   run_pruned(dense, tokenizer, train_rows, texts, model_name, ratio, seed, method, args))
+                   run_pruned(dense, tokenizer, train_rows, texts, model_name, ratio, seed, method, recovery, args))
             with log.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
             rows.append(row)

@@ -16,15 +16,23 @@ from optimum_hywia.evaluation import OFFLINE_CHANCE
 from optimum_hywia.evaluation.paired import paired_margin
 
 PPL_COLUMNS = (("ppl_in", "ppl in domain"), ("ppl_out", "ppl out of domain"))
-# (A, B): the margins reported, A − B; HyWIA against each baseline
-PAIRS = (("hywia", "llm_pruner"), ("hywia", "flap"), ("hywia", "element1_cost_aware"))
+# (A, B): the margins reported, A − B; HyWIA against each baseline, and distillation against LoRA
+PAIRS = (("hywia", "llm_pruner"), ("hywia", "flap"), ("hywia", "element1_cost_aware"),
+         ("hywia + distill_full", "hywia"), ("hywia + distill_lora", "hywia"),
+         ("hywia + distill_full", "llm_pruner + distill_full"), ("hywia + distill_lora", "llm_pruner + distill_lora"))
 CHANCE = statistics.fmean(OFFLINE_CHANCE.values())
+
+
+def label(row: dict) -> str:
+    """A row's method, with its recovery when that is not the default LoRA (`hywia + distill_full`)."""
+    recovery = row.get("recovery", "lora")
+    return row["method"] if recovery == "lora" or row["method"] == "dense" else f"{row['method']} + {recovery}"
 
 
 def _group(rows: list[dict]) -> dict[tuple, list[dict]]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
-        groups[(row["model"], row["ratio"], row["method"])].append(row)
+        groups[(row["model"], row["ratio"], label(row))].append(row)
     return groups
 
 
