@@ -49,3 +49,8 @@ class DataUnavailableError(HyWIAError, RuntimeError):
 
 class TokenizerMismatchError(HyWIAError, ValueError):
     """A tokenizer whose token ids do not fit the model's embedding table."""
+
+
+class NonFiniteError(HyWIAError, FloatingPointError):
+    """A NaN or infinite value in a weight, a gradient statistic or an importance score: pruning stops before any
+    plan is made, since a plan from such numbers is meaningless."""

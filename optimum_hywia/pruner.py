@@ -13,6 +13,7 @@ from .architectures import UNIT_KINDS, UnitGroup, get_architecture_spec
 from .configuration import CONFIG_NAME, HyWIAConfig, recipe_json
 from .data import load_calibration_data
 from .data.checkpoint import check_tokenizer_fits
+from .finite import check_scores, check_weights
 from .importance import ImportanceResult, ScoringContext, get_importance
 from .importance.gradients import GradientAccumulator
 from .importance.statistics import Need
@@ -73,8 +74,10 @@ class HyWIAPruner:
         return self.apply(model, context, self.score(context))
 
     def score(self, context: ScoringContext) -> ImportanceResult:
-        """Run the configured criterion on `context`."""
-        return get_importance(self.config.importance).run(context)
+        """Run the configured criterion on `context`; non-finite scores are one clear error."""
+        result = get_importance(self.config.importance).run(context)
+        check_scores(result.scores, self.config.importance)
+        return result
 
     def plan(
         self, context: ScoringContext, result: ImportanceResult, previous: dict | None = None
@@ -139,6 +142,7 @@ class HyWIAPruner:
         """The unit groups of the pruned layers and, when the criterion needs it, the calibration batches;
         `accumulate` replaces the single-process gradient pass (e.g. `distributed.sharded_gradients`)."""
         groups = self.unit_groups(model)  # first: an unsupported model fails before any calibration work
+        check_weights(model)
         if tokenizer is not None:
             check_tokenizer_fits(tokenizer, model.get_input_embeddings().num_embeddings)
         calibration, selection = None, None

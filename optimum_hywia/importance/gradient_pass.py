@@ -13,6 +13,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..architectures import UnitGroup, member_module
+from ..finite import check_gradient_sums
 
 if TYPE_CHECKING:
     from .base import ScoringContext
@@ -193,6 +194,7 @@ def accumulate_gradients(
                 calibration_loss(model, sequence.unsqueeze(0)).backward()
                 samples += 1
     grads, fisher = sums.results()
+    check_gradient_sums(model, params, grads)
     if fisher is not None:
         for fish in fisher:
             fish.div_(samples)
