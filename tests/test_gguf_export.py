@@ -124,3 +124,29 @@ def test_rope_scaling_is_reproduced(rope, tokenizer, tmp_path):
     path = to_gguf(model, tokenizer, tmp_path / "model.gguf", dtype="f32", progress=False)
     agreement = compare_logits(model, path, prompt(tokenizer))
     assert agreement.decisive_top1 >= MIN_TOP1_AGREEMENT and agreement.mean_abs <= F32_MEAN_ABS_TOLERANCE, agreement
+
+
+def test_k_quant_names_on_the_command_line_are_the_quantizers():
+    from optimum_hywia.commands.export import K_QUANT_NAMES
+    from optimum_hywia.export.quantize import K_QUANTS
+
+    assert K_QUANT_NAMES == tuple(K_QUANTS)
+
+
+def test_q4_k_m_export_runs_in_llama_cpp_and_falls_back_only_where_rows_are_not_multiples_of_256(tokenizer,
+                                                                                                   tmp_path):
+    from optimum_hywia.export.quantize import K_QUANT_TYPES, fallback_tensors, tensor_types
+
+    model = exportable_model("llama_gqa", tokenizer, non_uniform=True, hidden_size=256, intermediate_size=512,
+                             num_attention_heads=4, num_key_value_heads=2)
+    path = to_gguf(model, tokenizer, tmp_path / "q4_k_m.gguf", dtype="q4_k_m", progress=False)
+    f16 = to_gguf(model, tokenizer, tmp_path / "f16.gguf", dtype="f16", progress=False)
+    assert gguf_architecture(path) == "deci" and path.stat().st_size < f16.stat().st_size
+    assert set(tensor_types(path)) & K_QUANT_TYPES
+    # a weight falls back exactly when its row (input width) is not a multiple of llama.cpp's 256-value blocks
+    rows = {tensor.name: int(tensor.shape[0]) for tensor in gguf.GGUFReader(path).tensors if len(tensor.shape) == 2}
+    expected = sorted(name for name, row in rows.items()
+                      if row % 256 and name not in ("token_embd.weight", "output.weight"))
+    assert sorted(fallback_tensors(path)) == expected and any("ffn_down" in name for name in expected)
+    ours, _ = greedy_tokens(model, path, prompt(tokenizer)[:8])
+    assert len(ours) == GREEDY_TOKENS  # loads and generates with per-layer widths

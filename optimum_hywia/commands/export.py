@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 FORMATS = ("gguf",)
-GGUF_DTYPES = ("f16", "bf16", "f32", "q8_0")
+K_QUANT_NAMES = ("q2_k", "q3_k_m", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k")
+GGUF_DTYPES = ("f16", "bf16", "f32", "q8_0", *K_QUANT_NAMES)
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +15,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="gguf", help="Output format.")
     parser.add_argument("--output", required=True, help="File to write, e.g. `model.gguf`.")
     parser.add_argument("--dtype", choices=GGUF_DTYPES, default="f16",
-                        help="Storage of the weight matrices (norms and biases stay f32).")
+                        help="Storage of the weight matrices (norms and biases stay f32); the k-quants (q4_k_m, ...) "
+                             "run llama.cpp's quantizer on the f16 export (needs the `gguf` extra).")
     parser.add_argument("--overwrite", action="store_true",
                         help="Replace an existing file that optimum-hywia did not write.")
 
@@ -38,6 +40,13 @@ def run_export(args: argparse.Namespace) -> Path:
     except FileExistsError as error:
         raise ValueError(str(error)) from None
     print(f"Wrote {path.resolve()} ({path.stat().st_size / 2**20:.1f} MiB)")
+    if args.dtype in K_QUANT_NAMES:
+        from ..export.quantize import fallback_tensors, tensor_types
+
+        fallbacks = fallback_tensors(path)
+        print(f"Tensor types: {tensor_types(path)}; {len(fallbacks)} weight(s) in llama.cpp's fallback type "
+              f"(rows not a multiple of 256){': ' + ', '.join(fallbacks[:6]) if fallbacks else ''}"
+              f"{' ...' if len(fallbacks) > 6 else ''}")
     return path
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..version import __version__
 from .layout import GGUFLayout, UnsupportedExportError, gguf_layout, model_tensors
+from .quantize import K_QUANTS, quantize_gguf
 from .vocab import write_vocab
 
 # our own key: marks a file as written by optimum-hywia (such a file may be replaced without `overwrite=True`)
@@ -165,26 +166,32 @@ def to_gguf(
     """Write `model` (dense or pruned, Llama/Mistral/Qwen2 family) and its tokenizer as a GGUF file at `path`.
 
     Args:
-        dtype: storage of the weight matrices: `f16` (default), `bf16`, `f32` or `q8_0`. Norms and biases stay f32.
+        dtype: storage of the weight matrices: `f16` (default), `bf16`, `f32`, `q8_0`, or a k-quant (`q4_k_m`,
+            `q5_k_m`, `q6_k`, ... : the f16 export quantised by llama.cpp's own quantizer, which needs the `gguf`
+            extra). Norms and biases stay f32.
         overwrite: replace an existing file that optimum-hywia did not write (a GGUF it wrote is always replaced).
 
     Example:
         >>> from optimum_hywia.export import to_gguf
         >>> to_gguf(model, tokenizer, "smollm2-hywia-50.gguf", dtype="q8_0")  # doctest: +SKIP
     """
-    if dtype not in DTYPES:
-        raise ValueError(f"`dtype` must be one of {sorted(DTYPES)}, got {dtype!r}.")
+    if dtype not in DTYPES and dtype not in K_QUANTS:
+        raise ValueError(f"`dtype` must be one of {sorted(DTYPES) + list(K_QUANTS)}, got {dtype!r}.")
     path = Path(path)
     layout = gguf_layout(model)  # unsupported families fail here, before anything is written
     check_output_path(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
+    unquantised = f"{staging}.f16" if dtype in K_QUANTS else staging
     try:
         with torch.no_grad():
-            _write_file(Path(staging), model, tokenizer, layout, dtype, progress)
+            _write_file(Path(unquantised), model, tokenizer, layout, "f16" if dtype in K_QUANTS else dtype, progress)
+        if dtype in K_QUANTS:
+            quantize_gguf(unquantised, staging, dtype)
         os.replace(staging, path)
     finally:
-        if os.path.exists(staging):
-            os.remove(staging)
+        for leftover in {staging, unquantised}:
+            if os.path.exists(leftover):
+                os.remove(leftover)
     return path
