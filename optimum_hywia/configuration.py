@@ -23,6 +23,8 @@ COARSE_READINGS = ("group", "vector")
 NORMALIZATIONS = ("rank", "mean")
 STATISTICS_DTYPES = ("float32", "bfloat16")
 AUTOCAST_DTYPES = ("auto", "bfloat16", "float16", "float32")
+# serving engine -> MLP width granularity it runs fast at (k-quants store rows in blocks of 256 values, QK_K)
+TARGET_ROUND_TO = {"transformers": 8, "gpu": 64, "llama.cpp": 64, "llama.cpp-kquant": 256}
 
 
 def recipe_json(recipe: dict[str, Any]) -> str:
@@ -187,6 +189,12 @@ class HyWIAConfig:
         metadata={"help": "Kept MLP channels of every pruned layer rounded to a multiple of this (1: no rounding); "
                   "regular widths run faster on some kernels."},
     )
+    target: str | None = field(
+        default=None,
+        metadata={"help": "Engine the pruned model is for: `transformers` (MLP widths to multiples of 8), `gpu` (64), "
+                  "`llama.cpp` (64), `llama.cpp-kquant` (256: no k-quant fallback tensors); sets `round_to` when it "
+                  "is left at 1, and is recorded in the recipe and the card."},
+    )
     statistics_dtype: str = field(
         default="float32",
         metadata={"help": "dtype of the per-weight gradient buffers of the Taylor statistics: `float32` or "
@@ -248,6 +256,10 @@ class HyWIAConfig:
         for name in ("budget_penalty", "kl_weight"):
             _check_positive(name, getattr(self, name), allow_zero=True)
         _check_int("round_to", self.round_to, 1)
+        if self.target is not None:
+            _check_choice("target", self.target, tuple(TARGET_ROUND_TO))
+            if self.round_to == 1:
+                self.round_to = TARGET_ROUND_TO[self.target]
         _check_choice("statistics_dtype", self.statistics_dtype, STATISTICS_DTYPES)
         _check_bool("gradient_checkpointing", self.gradient_checkpointing)
         for name in ("gradient_micro_batch", "layers_per_pass"):

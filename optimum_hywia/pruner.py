@@ -196,6 +196,8 @@ class HyWIAPruner:
             "pruning_ratio": config.pruning_ratio,
             "allocation": config.resolved_allocation,
             "gqa_mode": config.gqa_mode,
+            "target": config.target,
+            "round_to": config.round_to,
             "pruned_layers": pruned_layers,
             "widths_before": widths_before,
             "recipe": config.to_dict(),

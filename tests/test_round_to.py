@@ -109,3 +109,26 @@ def test_rounded_model_computes_the_masked_model_and_saves_and_loads(tmp_path):
         assert torch.equal(loaded(INPUT).logits, model(INPUT).logits)
     generated = loaded.generate(INPUT[:1, :4], max_new_tokens=5, do_sample=False)
     assert torch.equal(generated, model.generate(INPUT[:1, :4], max_new_tokens=5, do_sample=False))
+
+
+@pytest.mark.parametrize("target, granularity", [("transformers", 8), ("gpu", 64), ("llama.cpp", 64),
+                                                 ("llama.cpp-kquant", 256)])
+def test_a_target_sets_the_granularity_its_engine_wants(target, granularity):
+    assert HyWIAConfig(target=target).round_to == granularity
+    assert HyWIAConfig(target=target, round_to=16).round_to == 16  # an explicit granularity wins
+
+
+def test_an_unknown_target_is_one_clear_error():
+    with pytest.raises(ValueError, match=r"`target` must be one of .*'llama\.cpp-kquant'\], got 'vllm'"):
+        HyWIAConfig(target="vllm")
+
+
+def test_the_target_is_recorded_in_the_pruned_model_and_every_mlp_width_follows_it(tmp_path):
+    model = tiny_model("llama_gqa", intermediate_size=64)
+    config = HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", target="transformers", skip_first_layers=1,
+                         skip_last_layers=1)
+    pruned = HyWIAPruner(config).prune(model, torch.randint(0, VOCAB, (2, 8)))
+    assert pruned.config.hywia["target"] == "transformers" and pruned.config.hywia["round_to"] == 8
+    assert all(w["intermediate_size"] % 8 == 0 for w in pruned.config.layer_widths)
+    HyWIAPruner(config).save_pretrained(pruned, tmp_path / "out")
+    assert "| target | transformers |" in (tmp_path / "out" / "README.md").read_text().replace("`", "")

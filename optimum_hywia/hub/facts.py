@@ -151,7 +151,8 @@ def _remote_code_file(config: dict[str, Any]) -> str | None:
 
 def _method(hywia: dict, recipe: dict | None) -> dict[str, Any]:
     """How the model was pruned: the config's `hywia` block, completed by the recipe where the block is silent."""
-    keys = ["importance", "pruning_ratio", "scope", "allocation", "gqa_mode", "optimum_hywia_version"]
+    keys = ["importance", "pruning_ratio", "scope", "allocation", "gqa_mode", "target", "round_to",
+            "optimum_hywia_version"]
     recipe = recipe or {}
     if hywia.get("importance", recipe.get("importance")) == "hywia":
         keys[1:1] = ["fusion", "taylor_order"]
