@@ -71,11 +71,13 @@ def agreement(runs: dict) -> dict | None:
 
 
 def markdown(rows: list[dict], args) -> str:
+    commands = list(dict.fromkeys(row["command"] for row in rows))
     lines = [f"# Zero-shot scoring: packed scorer vs lm-eval's path ({args.split} split)", "",
-             f"Made by `{command_line()}`.  ",
+             f"Made by {' then '.join(f'`{c}`' for c in commands)} (one row per model, each naming its command).  ",
              f"Machine: {json.dumps(machine_info())}.  ",
              f"Tasks: {', '.join(f'{t} (chance {100 * c:.0f}%)' for t, c in OFFLINE_CHANCE.items())}; "
-             f"{'all items' if args.limit is None else f'first {args.limit} items'} of each.", "",
+             "the packed scorer on every item of the split unless a row says otherwise; lm-eval's path on the first "
+             "`--lm-eval-limit` items of each task.", "",
              "| model | backend | precision | items | wall s | items/s | " + " | ".join(OFFLINE_TASKS) + " |",
              "|---|---|---|---|---|---|" + "---|" * len(OFFLINE_TASKS)]
     for row in rows:
@@ -98,20 +100,19 @@ def markdown(rows: list[dict], args) -> str:
 
 def main() -> None:
     args = parse_args()
-    rows = []
+    path = args.output_dir / f"{args.name}.json"
+    earlier = json.loads(path.read_text())["rows"] if path.exists() else []
+    rows = [row for row in earlier if row["model"] not in args.models]  # other models' rows are kept
     for name in args.models:
         model, tokenizer = load_model_and_tokenizer(name)
         runs = {backend: score(model, tokenizer, backend, args) for backend in args.backends}
         for run in runs.values():
             print(f"{name} {run['backend']}: {run['items']} items in {run['wall_s']:.0f} s "
                   f"({run['items_per_s']:.1f} items/s)", flush=True)
-        rows.append({"model": name, "runs": runs, "agreement": agreement(runs)})
-        summary = [{"model": r["model"], "agreement": r["agreement"],
-                    "runs": {b: {k: v for k, v in run.items() if k not in ("correct", "loglikelihoods")}
-                             for b, run in r["runs"].items()}} for r in rows]
-        write_results(args.output_dir, args.name, {"command": command_line(), "machine": machine_info(),
-                                                   "split": args.split, "limit": args.limit, "rows": summary},
-                      markdown(rows, args))
+        rows.append({"model": name, "command": command_line(), "machine": machine_info(), "agreement": agreement(runs),
+                     "runs": {b: {k: v for k, v in run.items() if k not in ("correct", "loglikelihoods")}
+                              for b, run in runs.items()}})
+        write_results(args.output_dir, args.name, {"split": args.split, "rows": rows}, markdown(rows, args))
 
 
 if __name__ == "__main__":

@@ -240,8 +240,8 @@ def _in_dtype(model: Any, dtype: str | None) -> Any:
     bfloat16 copy runs faster than autocast, which casts every weight again on every pass."""
     import torch
 
-    if dtype is None or model.dtype == getattr(torch, dtype):
-        return model
+    if dtype is None or model.dtype == getattr(torch, dtype) or getattr(model, "hf_device_map", None):
+        return model  # (a model placed by accelerate is scored where and as it lies)
     return copy.deepcopy(model).to(getattr(torch, dtype))
 
 
