@@ -22,14 +22,16 @@ from collections.abc import Callable
 import torch
 
 from .architectures import MLP, UnitGroup
-from .hywia.views import cost_aware_counts, llm_pruner_counts
 from .importance.base import ScoringContext
 from .importance.gradients import fine_grained_densities
 from .importance.units import Scores
 from .registry import ALLOCATIONS
 from .selection import (
     GroupKey,
+    Removal,
+    cost_aware_counts,
     fractions_to_counts,
+    llm_pruner_counts,
     nested_kept_units,
     params_budget,
     params_ranking,
@@ -42,7 +44,6 @@ from .selection import (
     units_ranking,
 )
 
-Removal = dict[GroupKey, float]
 Allocation = Callable[[ScoringContext, Scores, "Removal | None"], dict[GroupKey, int]]
 PARAMETER_BUDGET = ("cost_aware", "params_global", "fine_implied", "learned", "uniform")
 

@@ -19,9 +19,10 @@ from typing import Callable
 
 import torch
 
-from .architectures.base import MLP, UnitGroup
+from .architectures.base import ATTENTION, MLP, UnitGroup
 
 GroupKey = tuple[int, str]
+Removal = dict[GroupKey, float]  # the fraction of each group's units to remove
 
 
 def num_blocks(group: UnitGroup) -> int:
@@ -181,3 +182,18 @@ def round_mlp_counts(
         else counts[g.key]
         for g in groups
     }
+
+
+def cost_aware_counts(groups: list[UnitGroup], scores: dict[GroupKey, torch.Tensor], ratio: float,
+                      min_keep: int) -> dict[GroupKey, int]:
+    """Units to remove per group when every unit is ranked by score per parameter, to a `ratio` parameter budget."""
+    return params_ranking(groups, [scores[g.key].double() / g.params_per_unit for g in groups], ratio, min_keep)
+
+
+def llm_pruner_counts(groups: list[UnitGroup], scores: dict[GroupKey, torch.Tensor], ratio: float,
+                      min_keep: int) -> dict[GroupKey, int]:
+    """LLM-Pruner's split: the same ratio of MLP channels per layer, attention units ranked over the layers."""
+    attention = [g for g in groups if g.kind == ATTENTION]
+    counts = same_ratio_counts([g for g in groups if g.kind != ATTENTION], ratio, min_keep)
+    counts.update(units_ranking(attention, scores, ratio, min_keep))
+    return counts

@@ -85,8 +85,9 @@ def test_builtin_text_names():
     assert builtin_domains("mixed") == [builtin_text("austen"), read("jargon_calibration.txt")]
     assert builtin_text("jargon_validation") == read("jargon_validation.txt")
     assert builtin_domains("validation") == [read("sensesensibility.txt"), read("jargon_validation.txt")]
+    assert builtin_text("jargon_test") == read("jargon_test.txt")
     assert set(BUILTIN_TEXTS) == {"austen", "mixed", "prideprejudice", "sensesensibility", "mansfieldpark",
-                                  "northangerabbey", "jargon", "jargon_validation", "validation"}
+                                  "northangerabbey", "jargon", "jargon_validation", "jargon_test", "validation"}
 
 
 def test_builtin_text_unknown_name():

@@ -27,8 +27,7 @@ from ..importance.base import ScoringContext
 from ..importance.gradient_pass import input_device
 from ..importance.units import Scores
 from ..masks import UnitMasks, keep_mask
-from ..selection import GroupKey, fractions_to_counts, select_kept_units
-from .views import Removal
+from ..selection import GroupKey, Removal, fractions_to_counts, select_kept_units
 
 Counts = dict[GroupKey, int]  # units removed per group
 

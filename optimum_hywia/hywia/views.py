@@ -11,30 +11,13 @@ from __future__ import annotations
 
 import torch
 
-from ..architectures import ATTENTION, UnitGroup
 from ..importance.base import ScoringContext
 from ..importance.gradients import fine_grained_densities
 from ..importance.units import Scores
-from ..selection import GroupKey, params_ranking, same_ratio_counts, units_ranking
+from ..selection import GroupKey, Removal, cost_aware_counts, llm_pruner_counts
 
 ALLOCATION_VIEWS = ("uniform", "fine_weights", "fine_units", "coarse_units")
 INITIAL_VIEW = "fine_units"  # where the allocation attention starts (the cost-aware ranking by fine score)
-
-Removal = dict[GroupKey, float]
-
-
-def cost_aware_counts(groups: list[UnitGroup], scores: Scores, ratio: float, min_keep: int) -> dict[GroupKey, int]:
-    """Units to remove per group when every unit is ranked by score per parameter, to a `ratio` parameter budget."""
-    return params_ranking(groups, [scores[g.key].double() / g.params_per_unit for g in groups], ratio, min_keep)
-
-
-def llm_pruner_counts(groups: list[UnitGroup], scores: Scores, ratio: float, min_keep: int) -> dict[GroupKey, int]:
-    """LLM-Pruner's split: the same ratio of MLP channels per layer, attention units ranked over the layers."""
-    attention = [g for g in groups if g.kind == ATTENTION]
-    counts = same_ratio_counts([g for g in groups if g.kind != ATTENTION], ratio, min_keep)
-    counts.update(units_ranking(attention, scores, ratio, min_keep))
-    return counts
-
 
 def view_fractions(context: ScoringContext, fine: Scores, coarse: Scores) -> dict[str, Removal]:
     """Each view of `ALLOCATION_VIEWS`: the fraction of every group's units it removes, from the raw scores."""
