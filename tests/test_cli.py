@@ -24,7 +24,7 @@ def checkpoint(tmp_path):
 
 
 def test_prune_prints_table_and_saves_a_loadable_model(checkpoint, tmp_path, capsys):
-    main(["prune", "--model", str(checkpoint), "--output", str(tmp_path / "out"), "--scope", "global", *ARGS])
+    main(["prune", "--model", str(checkpoint), "--output", str(tmp_path / "out"), "--allocation", "global", *ARGS])
     printed = capsys.readouterr().out
     assert "| dense |" in printed and "| pruned |" in printed and "parameters:" in printed
     results = json.loads((tmp_path / "out/hywia_results.json").read_text())

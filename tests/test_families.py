@@ -53,7 +53,9 @@ def load_kwargs(family: str) -> dict:
 
 
 def pruner_config(importance: str = "magnitude_l1", **overrides) -> HyWIAConfig:
-    values = dict(pruning_ratio=0.5, scope="global", skip_first_layers=1, skip_last_layers=0, importance=importance)
+    values = dict(pruning_ratio=0.5, skip_first_layers=1, skip_last_layers=0, importance=importance)
+    if importance != "hywia":  # hywia learns its own allocation
+        values["allocation"] = "global"
     return HyWIAConfig(**{**values, **overrides})
 
 
@@ -102,10 +104,10 @@ def test_calibration_criteria_prune_the_fused_families(family, importance):
     assert torch.equal(cached, model.generate(prompt, max_new_tokens=4, do_sample=False, use_cache=False))
 
 
-@pytest.mark.parametrize("scope", ["layer", "global"])
+@pytest.mark.parametrize("allocation", ["layer", "global"])
 @pytest.mark.parametrize("family", sorted(EXTRA_FAMILIES))
-def test_pruned_logits_equal_masked_dense_model(family, scope):
-    assert_equals_masked_reference(family, pruner_config(scope=scope, skip_last_layers=1))
+def test_pruned_logits_equal_masked_dense_model(family, allocation):
+    assert_equals_masked_reference(family, pruner_config(allocation=allocation, skip_last_layers=1))
 
 
 @pytest.mark.parametrize("gqa_mode", ["kv_group", "query_heads"])
@@ -150,7 +152,7 @@ def test_reference_test_catches_wrong_phi3_rows(target, wrong, monkeypatch):
 
 
 def test_phi3_with_removed_heads_refuses_its_original_architecture(tmp_path):
-    pruner = HyWIAPruner(pruner_config(scope="layer", skip_first_layers=0))
+    pruner = HyWIAPruner(pruner_config(allocation="layer", skip_first_layers=0))
     model = pruner.prune(tiny_model("phi3"))
     with pytest.raises(ValueError, match="Phi3Config cannot describe removed heads"):
         pruner.save_pretrained(model, tmp_path / "plain", as_original_architecture=True)
@@ -158,7 +160,7 @@ def test_phi3_with_removed_heads_refuses_its_original_architecture(tmp_path):
 
 
 def test_phi3_mlp_only_saves_as_plain_phi3(tmp_path):
-    pruner = HyWIAPruner(pruner_config(scope="layer", prune_attention=False, skip_first_layers=0))
+    pruner = HyWIAPruner(pruner_config(allocation="layer", prune_attention=False, skip_first_layers=0))
     model = pruner.prune(tiny_model("phi3"))
     pruner.save_pretrained(model, tmp_path / "plain", as_original_architecture=True)
     loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "plain")
@@ -336,7 +338,7 @@ def test_a_saved_pruned_baichuan_refuses_a_newer_format_version(saved_families, 
 
 @pytest.mark.parametrize("family", sorted(TINY_FAMILIES))
 def test_uniform_widths_serve_as_the_original_architecture(family, tmp_path):
-    pruner = HyWIAPruner(pruner_config(scope="layer", skip_first_layers=0))
+    pruner = HyWIAPruner(pruner_config(allocation="layer", skip_first_layers=0))
     model = pruner.prune(tiny_model(family))
     pruner.save_pretrained(model, tmp_path / "plain", as_original_architecture=True)
     loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "plain")
@@ -345,7 +347,7 @@ def test_uniform_widths_serve_as_the_original_architecture(family, tmp_path):
 
 
 def test_bloom_cannot_be_saved_as_its_original_architecture(tmp_path):
-    pruner = HyWIAPruner(pruner_config(scope="layer", prune_attention=False, skip_first_layers=0))
+    pruner = HyWIAPruner(pruner_config(allocation="layer", prune_attention=False, skip_first_layers=0))
     model = pruner.prune(tiny_model("bloom"))  # uniform widths: every layer keeps 96 of 192 channels
     with pytest.raises(ValueError, match="BloomConfig cannot describe removed heads or MLP channels"):
         pruner.save_pretrained(model, tmp_path / "plain", as_original_architecture=True)
@@ -353,7 +355,7 @@ def test_bloom_cannot_be_saved_as_its_original_architecture(tmp_path):
 
 
 def test_baichuan_mlp_only_saves_as_its_original_remote_architecture(tmp_path):
-    pruner = HyWIAPruner(pruner_config(scope="layer", prune_attention=False, skip_first_layers=0))
+    pruner = HyWIAPruner(pruner_config(allocation="layer", prune_attention=False, skip_first_layers=0))
     model = pruner.prune(tiny_model("baichuan"))
     pruner.save_pretrained(model, tmp_path / "plain", as_original_architecture=True)
     config = json.loads((tmp_path / "plain/config.json").read_text())
@@ -365,7 +367,7 @@ def test_baichuan_mlp_only_saves_as_its_original_remote_architecture(tmp_path):
 
 
 def test_baichuan_with_removed_heads_refuses_its_original_architecture(tmp_path):
-    pruner = HyWIAPruner(pruner_config(scope="layer", skip_first_layers=0))
+    pruner = HyWIAPruner(pruner_config(allocation="layer", skip_first_layers=0))
     model = pruner.prune(tiny_model("baichuan"))
     with pytest.raises(ValueError, match="cannot describe removed heads"):
         pruner.save_pretrained(model, tmp_path / "plain", as_original_architecture=True)

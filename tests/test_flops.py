@@ -47,7 +47,7 @@ def measured_linear_flops(model, **inputs) -> int:
 def test_linear_count_matches_a_forward_pass(make_tiny_model, family, pruned):
     model = make_tiny_model(family, seed=3)
     if pruned:
-        config = HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", scope="global", skip_first_layers=1)
+        config = HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", allocation="global", skip_first_layers=1)
         model = HyWIAPruner(config).prune(model)
     ids = torch.randint(0, VOCAB, (2, 6), generator=torch.Generator().manual_seed(0))
     measured, output = measured_linear_flops(model, input_ids=ids, use_cache=True, logits_to_keep=1)
@@ -59,7 +59,7 @@ def test_linear_count_matches_a_forward_pass(make_tiny_model, family, pruned):
 def test_pruned_model_counts_its_own_widths(make_tiny_model):
     dense = make_tiny_model("llama_gqa", seed=4)
     dense_prefill, dense_step = forward_flops(dense, 32), forward_flops(dense, 1, past_tokens=32)
-    pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", scope="global"))
+    pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", allocation="global"))
     pruned = pruner.prune(dense)
     prefill, step = forward_flops(pruned, 32), forward_flops(pruned, 1, past_tokens=32)
     assert prefill.linear < dense_prefill.linear and prefill.attention < dense_prefill.attention

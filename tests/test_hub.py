@@ -34,7 +34,7 @@ EVAL_FILE = {"format_version": 1, "settings": {"model": "out"}, "results": [{
 MODEL_FILES = {"model.safetensors", "config.json", "modeling_hywia_llama.py", "modeling_hywia_base.py",
                "generation_config.json", "tokenizer.json", "tokenizer_config.json"}
 CARD_FILES = {"README.md", PLOT_NAME, "hywia_config.json"}
-PRUNE_ARGS = ["--pruning-ratio", "0.5", "--scope", "global", "--skip-first-layers", "1", "--skip-last-layers", "0",
+PRUNE_ARGS = ["--pruning-ratio", "0.5", "--skip-first-layers", "1", "--skip-last-layers", "0",
               "--eval-windows", "2", "--eval-data", "builtin:prideprejudice"]
 
 
@@ -60,7 +60,7 @@ def online(hub, tmp_path_factory):
 @pytest.fixture(scope="module")
 def pruned(tmp_path_factory):
     """A tiny GQA Llama pruned to non-uniform widths, its pruner, tokenizer, a local save and its logits."""
-    pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", scope="global", skip_first_layers=1,
+    pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", allocation="global", skip_first_layers=1,
                                         skip_last_layers=0))
     model = pruner.prune(tiny_model("llama_gqa", seed=4))
     assert len({json.dumps(w, sort_keys=True) for w in model.config.layer_widths}) > 1, "need non-uniform widths"

@@ -18,7 +18,7 @@ from tiny_models import VOCAB, save_tiny_checkpoint
 
 BASE_REPO = "user/tiny-llama"
 INPUT = torch.randint(0, VOCAB, (2, 9), generator=torch.Generator().manual_seed(11))
-CONFIG = dict(pruning_ratio=0.5, scope="global", skip_first_layers=1, skip_last_layers=0)
+CONFIG = dict(pruning_ratio=0.5, allocation="global", skip_first_layers=1, skip_last_layers=0)
 CARD_FILES = {"README.md", PLOT_NAME, "hywia_config.json", "model.safetensors", "config.json",
               "modeling_hywia_llama.py", "modeling_hywia_base.py"}
 

@@ -91,7 +91,7 @@ def test_clamps_in_a_pruned_model():
 
 
 def test_rounded_model_computes_the_masked_model_and_saves_and_loads(tmp_path):
-    config = HyWIAConfig(**BASE, importance="magnitude_l1", scope="global", round_to=8)
+    config = HyWIAConfig(**BASE, importance="magnitude_l1", allocation="global", round_to=8)
     dense = tiny_llama(seed=5)
     reference = masked_reference(dense, config)
     pruner = HyWIAPruner(config)

@@ -52,7 +52,7 @@ def load_in_fresh_process(path: Path, out: Path, block_package: bool) -> str:
 
 @pytest.fixture
 def pruned_non_uniform(make_tiny_model, family):
-    pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", scope="global",
+    pruner = HyWIAPruner(HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", allocation="global",
                                         skip_first_layers=1, skip_last_layers=0))
     model = pruner.prune(make_tiny_model(family, seed=4))
     widths = model.config.layer_widths

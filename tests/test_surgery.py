@@ -20,11 +20,11 @@ def prune(model, **kwargs):
 
 
 @pytest.mark.parametrize("gqa_mode", ["kv_group", "query_heads"])
-@pytest.mark.parametrize("scope", ["layer", "global"])
-def test_pruned_logits_equal_masked_dense_model(family, make_tiny_model, gqa_mode, scope):
+@pytest.mark.parametrize("allocation", ["layer", "global"])
+def test_pruned_logits_equal_masked_dense_model(family, make_tiny_model, gqa_mode, allocation):
     dense = make_tiny_model(family)
     config = HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l1", skip_first_layers=1, skip_last_layers=1,
-                         scope=scope, gqa_mode=gqa_mode)
+                         allocation=allocation, gqa_mode=gqa_mode)
     reference = masked_reference(dense, config)
     pruned = HyWIAPruner(config).prune(dense)
     with torch.no_grad():
@@ -32,7 +32,7 @@ def test_pruned_logits_equal_masked_dense_model(family, make_tiny_model, gqa_mod
 
 
 def test_shapes_follow_recorded_widths(family, make_tiny_model):
-    model, pruner = prune(make_tiny_model(family), pruning_ratio=0.5, scope="global")
+    model, pruner = prune(make_tiny_model(family), pruning_ratio=0.5, allocation="global")
     assert is_pruned_model(model)
     spec = get_architecture_spec(model)
     for layer, widths in zip(spec.layers(model), model.config.layer_widths):
@@ -65,9 +65,9 @@ def test_dtype_and_requires_grad_are_kept(make_tiny_model):
     assert not model.model.layers[1].mlp.up_proj.weight.requires_grad
 
 
-@pytest.mark.parametrize("scope", ["layer", "global"])
-def test_a_layer_always_keeps_a_minimum(make_tiny_model, scope):
-    model, _ = prune(make_tiny_model("llama_gqa"), pruning_ratio=0.99, scope=scope)
+@pytest.mark.parametrize("allocation", ["layer", "global"])
+def test_a_layer_always_keeps_a_minimum(make_tiny_model, allocation):
+    model, _ = prune(make_tiny_model("llama_gqa"), pruning_ratio=0.99, allocation=allocation)
     for widths in model.config.layer_widths:
         assert widths["num_key_value_heads"] >= 1 and widths["intermediate_size"] >= 1
 
@@ -80,7 +80,7 @@ def test_query_heads_mode_keeps_every_kv_head_and_equal_groups(make_tiny_model):
 
 
 def test_cached_generation_matches_uncached(family, make_tiny_model):
-    model, _ = prune(make_tiny_model(family), pruning_ratio=0.5, scope="global")
+    model, _ = prune(make_tiny_model(family), pruning_ratio=0.5, allocation="global")
     prompt = INPUT[:1, :5]
     cached = model.generate(prompt, max_new_tokens=6, do_sample=False, use_cache=True)
     uncached = model.generate(prompt, max_new_tokens=6, do_sample=False, use_cache=False)
