@@ -23,6 +23,7 @@ import argparse
 import json
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -123,7 +124,7 @@ def recovery_table(recovery: dict) -> str:
                "\"established\" only when the interval excludes 0. From "
                "[docs/results/recovery.md](docs/results/recovery.md), written by `python examples/headline_table.py "
                "--write`.")
-    return "\n".join([caption, "", *lines])
+    return "\n".join([*textwrap.wrap(caption, 118, break_on_hyphens=False), "", *lines])
 
 
 def scoring_table(scoring: dict) -> str:
