@@ -105,6 +105,11 @@ def test_the_teacher_stays_unpruned_and_frozen_while_the_callback_prunes_the_stu
     for name, parameter in teacher.named_parameters():
         assert not parameter.requires_grad and torch.equal(parameter, before[name]), name
     assert not teacher.training
+    recorded = pruned.config.hywia["recovery"]  # the recipe reaches the config (and so the card)
+    assert recorded["method"] == "distill" and recorded["temperature"] == 2.0 and recorded["max_steps"] == 6
+    trainer.save_model(str(tmp_path / "saved"))
+    card = (tmp_path / "saved" / "README.md").read_text()
+    assert "## Recovery" in card and "distill, 6 steps, temperature 2.0, all weights" in card
     logged = {entry["step"]: entry for entry in trainer.state.log_history if "loss" in entry}
     # the language-model loss until the callback has pruned (its statistics), the KL after it
     assert [step for step, entry in sorted(logged.items()) if "kl" in entry] == [3, 4, 5, 6]

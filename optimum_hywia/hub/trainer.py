@@ -17,8 +17,9 @@ from huggingface_hub import ModelCard
 from transformers import Trainer
 
 from ..callback import HyWIACallback
-from ..distillation import DistillationConfig, batch_targets, distillation_loss
+from ..distillation import DistillationConfig, batch_targets, distillation_loss, recipe
 from ..modeling import is_pruned_model
+from ..peft_models import is_peft_model
 from .saving import write_pruning_files
 
 TRAINER_CARD_KEYS = ("license", "language", "datasets", "metrics")
@@ -116,6 +117,23 @@ class HyWIATrainer(Trainer):
         self._kl_sum, self._kl_count = self._kl_sum + float(kl.detach()), self._kl_count + 1
         loss = kl if not self.distillation.lm_weight else kl + self.distillation.lm_weight * outputs.loss
         return (loss, outputs) if return_outputs else loss
+
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        output = super().train(*args, **kwargs)
+        self._record_distillation()
+        return output
+
+    def _record_distillation(self) -> None:
+        """Write the distillation recipe into a pruned model's `hywia` block (so its config and card carry it)."""
+        model = self.accelerator.unwrap_model(self.model)
+        hywia = getattr(getattr(model, "config", None), "hywia", None)
+        if self.distillation is None or hywia is None or "recovery" in hywia:
+            return
+        teacher = getattr(getattr(self.teacher_model, "config", None), "_name_or_path", None)
+        hywia["recovery"] = {"method": "distill", "lora": is_peft_model(model), "max_steps": self.state.global_step,
+                             "batch_size": self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                             "learning_rate": self.args.learning_rate, "from": "the pruning step on",
+                             **recipe(self.distillation, teacher or None)}
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
         if self._kl_count and "loss" in logs:
