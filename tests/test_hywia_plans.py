@@ -136,3 +136,18 @@ def test_masked_candidates_are_scored_without_changing_the_model(make_tiny_model
     pruner.score(pruner.scoring_context(model, None, tokenizer))
     assert all(torch.equal(before[name], p) for name, p in model.state_dict().items())
     assert not any(module._forward_pre_hooks or module._forward_hooks for module in model.modules())
+
+
+def test_the_card_shows_every_candidate_plan_with_its_loss_and_the_one_shipped():
+    from optimum_hywia.hub.card import build_model_card
+    from optimum_hywia.hub.facts import PruningFacts
+
+    chosen = {"allocation": "fine_units", "selection": "fine", "loss": 3.1}
+    learned = {"allocation": "learned", "selection": "blend", "loss": 3.2}
+    facts = PruningFacts(family="llama", layer_widths=[{"intermediate_size": 8}], dense_widths=None,
+                         pruned_layers=[0], params_before=10, params_after=8, method={"importance": "hywia"},
+                         base_model=None, base_model_source=None, original_architecture=False,
+                         plan_choice={"chosen": chosen, "candidates": [learned, chosen], "windows": "selection_data"})
+    text = build_model_card(facts, "me/pruned").text
+    assert "## How HyWIA chose this plan" in text
+    assert text.index("| fine_units | fine | 3.1000 | **shipped** |") < text.index("| learned | blend | 3.2000 |  |")

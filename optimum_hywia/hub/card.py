@@ -169,6 +169,20 @@ def _recipe_section(facts: PruningFacts) -> str | None:
     )
 
 
+def _plan_choice_section(facts: PruningFacts) -> str | None:
+    choice = facts.plan_choice
+    if not choice or not choice.get("candidates"):
+        return None
+    chosen = choice["chosen"]
+    rows = "\n".join(
+        f"| {c['allocation']} | {c['selection']} | {c['loss']:.4f} | {'**shipped**' if c == chosen else ''} |"
+        for c in sorted(choice["candidates"], key=lambda c: c["loss"]))
+    return ("## How HyWIA chose this plan\n\nEach candidate plan (an allocation and a selection within layers) was "
+            f"scored by the pruned model's loss on windows of a text apart from the calibration text "
+            f"(`{choice.get('windows', 'selection_data')}`); the lowest shipped.\n\n"
+            f"| allocation | selection | loss | |\n|---|---|---|---|\n{rows}")
+
+
 def _recovery_section(facts: PruningFacts) -> str | None:
     recovery = facts.recovery
     if not recovery:
@@ -199,7 +213,7 @@ def build_model_card(
     sections = [
         _intro(facts, model_name), _pruning_section(facts), _widths_section(facts, plot),
         _blend_section(facts.learned_blend), _evaluation_section(entries), _usage_section(facts, repo_id),
-        _recovery_section(facts), _recipe_section(facts),
+        _plan_choice_section(facts), _recovery_section(facts), _recipe_section(facts),
     ]
     body = "\n\n".join(section for section in sections if section)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")

@@ -65,6 +65,7 @@ class PruningFacts:
     recipe: dict | None = None
     results: dict | None = field(default=None, repr=False)
     recovery: dict | None = None  # how the pruned model was trained afterwards (method, steps, tokens, teacher...)
+    plan_choice: dict | None = None  # HyWIA: the candidate plans, their loss on the selection windows, the one shipped
 
     @property
     def kept_fraction(self) -> float | None:
@@ -112,6 +113,7 @@ class PruningFacts:
             recipe=recipe,
             results=results,
             recovery=hywia.get("recovery"),
+            plan_choice=hywia.get("plan_choice"),
         )
 
     @classmethod
