@@ -215,11 +215,11 @@ class PackedHFLM(HFLM):
         if self.packing is None:
             try:
                 self.packing = self._packing_agrees(requests, groups)
+                if not self.packing:
+                    logger.warning("Packed scoring disagrees with lm-eval's path on this model; using lm-eval's path.")
             except (TypeError, ValueError, RuntimeError) as err:  # the model's forward refuses the packed inputs
                 logger.warning("Packed scoring failed on this model (%s); using lm-eval's own path.", err)
                 self.packing = False
-            if not self.packing:
-                logger.warning("Packed scoring disagrees with lm-eval's path on this model; using lm-eval's path.")
         packable = [g for g in groups if self.packing and self._fits(g)]
         rest = [i for g in groups if not (self.packing and self._fits(g)) for i in g.members]
         results: list[tuple[float, bool] | None] = [None] * len(requests)
