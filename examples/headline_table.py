@@ -120,7 +120,8 @@ def recovery_table(recovery: dict) -> str:
     caption = (f"Mean zero-shot accuracy after LoRA recovery on the **test split** ({', '.join(map(str, items))} "
                f"items, six tasks; chance 29.17%), perplexity in domain / out of domain (Mansfield Park / the Jargon "
                f"File's test slice) in brackets; mean over calibration seeds 0–2 unless marked. Dense: "
-               f"{'; '.join(dense) or 'not run'}. Margins from a paired bootstrap over items and seeds; "
+               f"{'; '.join(dense) or 'not run'}. Margins from a paired bootstrap over items and seeds (with one seed the "
+               "interval holds the item noise only); "
                "\"established\" only when the interval excludes 0. From "
                "[docs/results/recovery.md](docs/results/recovery.md), written by `python examples/headline_table.py "
                "--write`.")
