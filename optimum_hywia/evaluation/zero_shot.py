@@ -29,6 +29,7 @@ from typing import Any
 
 from ..data.calibration import HubDatasetUnavailableError
 from ..hardware import fast_bfloat16
+from .build_tasks import to_jsonl
 from .splits import TEST, check_split, split_items
 
 # task -> the metric the paper reports (acc for BoolQ/PIQA/WinoGrande/ARC-e, acc_norm for HellaSwag/ARC-c/OBQA)
@@ -58,7 +59,6 @@ OFFLINE_CHANCE: dict[str, float] = {
     "austen_wordorder": 0.5,
     "jargon_wordorder": 0.5,
 }
-OUT_OF_DOMAIN_TASKS = ("jargon_nextsentence", "jargon_wordorder")
 BACKENDS = ("packed", "lm_eval")
 PRECISIONS = ("auto", "float32", "bfloat16")
 TASK_METRICS: dict[str, str] = {**OFFLINE_TASKS, **STANDARD_TASKS}
@@ -110,7 +110,7 @@ def write_offline_task_configs(folder: str | Path, data_dir: str | Path, split: 
         shipped = (data_dir / config["dataset_kwargs"]["data_files"]["test"]).read_text(encoding="utf-8")
         items = split_items(name, [json.loads(line) for line in shipped.splitlines()], split)
         data = folder / f"{name}.{split}.jsonl"
-        data.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8")
+        data.write_text(to_jsonl(items), encoding="utf-8")
         config["dataset_kwargs"]["data_files"] = {"test": str(data)}
         path = folder / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
