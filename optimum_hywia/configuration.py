@@ -22,6 +22,7 @@ FUSIONS = ("attention", "fixed")
 COARSE_READINGS = ("group", "vector")
 NORMALIZATIONS = ("rank", "mean")
 STATISTICS_DTYPES = ("float32", "bfloat16")
+STATISTICS_PASSES = ("streamed", "buffered")
 AUTOCAST_DTYPES = ("auto", "bfloat16", "float16", "float32")
 # serving engine -> MLP width granularity it runs fast at (k-quants store rows in blocks of 256 values, QK_K)
 TARGET_ROUND_TO = {"transformers": 8, "gpu": 64, "llama.cpp": 64, "llama.cpp-kquant": 256}
@@ -200,6 +201,13 @@ class HyWIAConfig:
         metadata={"help": "dtype of the per-weight gradient buffers of the Taylor statistics: `float32` or "
                   "`bfloat16` (half the memory; per-unit sums stay float64)."},
     )
+    statistics_pass: str = field(
+        default="streamed",
+        metadata={"help": "How first-order Taylor statistics are gathered: `streamed` (one backward pass over all "
+                  "calibration windows, layers checkpointed, each gradient reduced to per-unit statistics at once: "
+                  "memory about the weights plus one layer) or `buffered` (a backward pass per batch into per-weight "
+                  "gradient sums: the options below apply). Second-order statistics are always buffered."},
+    )
     gradient_checkpointing: bool = field(
         default=False,
         metadata={"help": "Recompute activations in the backward pass of the calibration gradients (less memory, "
@@ -261,6 +269,7 @@ class HyWIAConfig:
             if self.round_to == 1:
                 self.round_to = TARGET_ROUND_TO[self.target]
         _check_choice("statistics_dtype", self.statistics_dtype, STATISTICS_DTYPES)
+        _check_choice("statistics_pass", self.statistics_pass, STATISTICS_PASSES)
         _check_bool("gradient_checkpointing", self.gradient_checkpointing)
         for name in ("gradient_micro_batch", "layers_per_pass"):
             if getattr(self, name) is not None:

@@ -47,10 +47,14 @@ def check_gradient_sums(model: nn.Module, params: list[nn.Parameter], sums: list
     """The calibration gradient sums of `params` finite, else one error naming the parameter and its layer."""
     names = {id(p): name for name, p in model.named_parameters()}
     for parameter, total in zip(params, sums):
-        name = names.get(id(parameter), "a member projection")
-        check_finite(total, f"The calibration gradient of `{name}`{_layer_of(name)}",
-                     "A half-precision overflow? Score with `statistics_dtype='float32'` and the model in float32 or "
-                     "bfloat16 (not float16), or check the calibration text.")
+        check_gradient(names.get(id(parameter), "a member projection"), total)
+
+
+def check_gradient(name: str, gradient: torch.Tensor) -> None:
+    """The calibration gradient (or gradient sum) of parameter `name` finite, else one error naming it and its layer."""
+    check_finite(gradient, f"The calibration gradient of `{name}`{_layer_of(name)}",
+                 "A half-precision overflow? Score with `statistics_dtype='float32'` and the model in float32 or "
+                 "bfloat16 (not float16), or check the calibration text.")
 
 
 def check_scores(scores: dict, criterion: str) -> None:

@@ -37,7 +37,7 @@ def test_layer_by_layer_equals_all_at_once(make_model, per_pass, monkeypatch):
     accumulate = gradients_module.accumulate_gradients
     monkeypatch.setattr(gradients_module, "accumulate_gradients",
                         lambda context, params, second: passes.append(len(params)) or accumulate(context, params, second))
-    context = context_for(make_model(), "element1", layers_per_pass=per_pass)
+    context = context_for(make_model(), "element1", layers_per_pass=per_pass, statistics_pass="buffered")
     chunks = layer_chunks(context)
     assert len(chunks) == -(-len({g.layer for g in context.groups}) // per_pass) > 1
     assert_same_statistics(taylor_statistics(context), reference)
@@ -57,7 +57,7 @@ def test_activation_checkpointing_gives_the_same_scores_and_is_undone():
     reference = get_importance("element1").score(context_for(tiny_llama(), "element1"))
     model = tiny_llama()
     model.train()
-    context = context_for(model, "element1", gradient_checkpointing=True)
+    context = context_for(model, "element1", gradient_checkpointing=True, statistics_pass="buffered")
     recomputed = []
     layer = model.model.layers[1]
     layer.mlp.register_forward_pre_hook(lambda *args: recomputed.append(torch.is_grad_enabled()))
@@ -72,17 +72,19 @@ def test_activation_checkpointing_gives_the_same_scores_and_is_undone():
 
 def test_bfloat16_statistics_are_close_and_rank_alike():
     reference = taylor_statistics(context_for(tiny_llama(), "element1"))
-    ours = taylor_statistics(context_for(tiny_llama(), "element1", statistics_dtype="bfloat16"))
+    ours = taylor_statistics(context_for(tiny_llama(), "element1", statistics_dtype="bfloat16",
+                                         statistics_pass="buffered"))
     for key in reference:
         torch.testing.assert_close(ours[key].fine1, reference[key].fine1, rtol=2e-2, atol=1e-6)
         assert ours[key].fine1.dtype == torch.float64
 
 
-def test_gradients_held_before_scoring_are_kept_and_no_hook_is_left():
+@pytest.mark.parametrize("statistics_pass", ["streamed", "buffered"])
+def test_gradients_held_before_scoring_are_kept_and_no_hook_is_left(statistics_pass):
     model = tiny_llama()
     weight = model.model.layers[0].mlp.up_proj.weight
     weight.grad = torch.full_like(weight, 3.0)
-    context = context_for(model, "element1")
+    context = context_for(model, "element1", statistics_pass=statistics_pass)
     taylor_statistics(context)
     assert torch.equal(weight.grad, torch.full_like(weight, 3.0))
     assert all(p.grad is None for name, p in model.named_parameters() if "up_proj" not in name or "layers.0." not in name)
@@ -97,7 +99,7 @@ def test_micro_batches_give_the_batch_gradients(micro_batch):
     model = tiny_qwen2()
     model.register_forward_pre_hook(lambda module, args, kwargs: passes.append(kwargs["input_ids"].shape[0]),
                                     with_kwargs=True)
-    context = context_for(model, "element1", gradient_micro_batch=micro_batch)
+    context = context_for(model, "element1", gradient_micro_batch=micro_batch, statistics_pass="buffered")
     assert_same_statistics(taylor_statistics(context), reference)
     assert passes == [size for batch in context.calibration for size in [micro_batch] * (len(batch) // micro_batch)
                       + ([len(batch) % micro_batch] if len(batch) % micro_batch else [])]

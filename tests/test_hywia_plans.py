@@ -27,8 +27,9 @@ def test_pick_windows_come_from_another_text_and_never_feed_statistics_or_traini
     assert len(rows(calibration)) == 8 and len(rows(pick)) == 3  # no window drawn twice
     assert not rows(calibration) & rows(pick)
     seen_statistics, trained, judged = [], [], []
-    hook = model.register_forward_pre_hook(lambda m, args, kwargs: seen_statistics.append(kwargs["input_ids"]),
-                                           with_kwargs=True)
+    # the decoder sees every window the statistics read (the streamed pass runs it without the model's own head)
+    hook = model.model.register_forward_pre_hook(
+        lambda m, args, kwargs: seen_statistics.append(kwargs["input_ids"]), with_kwargs=True)
     context.statistics.taylor()
     hook.remove()
     assert rows(torch.cat(seen_statistics)) == rows(calibration)

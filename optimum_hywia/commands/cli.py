@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..errors import HyWIAError
+from ..memory import hand_back_freed_memory
 from .evaluate import add_eval_arguments, run_eval
 from .export import add_export_arguments, add_serve_check_arguments, run_export, run_serve_check
 from .prune import add_prune_arguments, run_prune
@@ -34,6 +35,7 @@ def build_parser(prog: str = "hywia") -> argparse.ArgumentParser:
 
 def run_reporting_errors(run, args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """Run a subcommand; bad input becomes one `error:` line and exit status 2, as argparse does."""
+    hand_back_freed_memory()
     try:
         run(args)
     except (HyWIAError, ValueError, FileNotFoundError, ImportError) as error:

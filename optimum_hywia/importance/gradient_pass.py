@@ -63,6 +63,13 @@ def gradient_scope(model: nn.Module, params: list[nn.Parameter]) -> Iterator[Non
         model.train(was_training)
 
 
+def supports_activation_checkpointing(model: nn.Module) -> bool:
+    """Whether `model` (a transformers model) can recompute its decoder layers' activations in the backward pass."""
+    return getattr(model, "supports_gradient_checkpointing", False) and any(
+        hasattr(m, "gradient_checkpointing") for m in model.modules()
+    )
+
+
 @contextmanager
 def activation_checkpointing(model: nn.Module, enabled: bool) -> Iterator[None]:
     """While active (and `enabled`), decoder layers recompute their activations in the backward pass.
@@ -76,10 +83,12 @@ def activation_checkpointing(model: nn.Module, enabled: bool) -> Iterator[None]:
     enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
     disable = getattr(model, "activation_checkpointing_disable", None) or model.gradient_checkpointing_disable
     layers = [m for m in model.modules() if hasattr(m, "gradient_checkpointing")]
-    if not layers or not getattr(model, "supports_gradient_checkpointing", False):
+    if not supports_activation_checkpointing(model):
         raise ValueError(f"{type(model).__name__} does not support activation checkpointing.")
     already = any(layer.gradient_checkpointing for layer in layers)
     modes = [(layer, layer.training) for layer in layers]
+    # enabling adds an input-embedding hook (`enable_input_require_grads`) that disabling leaves in place
+    input_hook = getattr(model, "_require_grads_hook", None)
     try:
         if not already:
             enable({"use_reentrant": False})
@@ -91,6 +100,8 @@ def activation_checkpointing(model: nn.Module, enabled: bool) -> Iterator[None]:
             layer.training = mode
         if not already:
             disable()
+            if getattr(model, "_require_grads_hook", None) is not input_hook:
+                model.disable_input_require_grads()
 
 
 def input_device(model: nn.Module) -> torch.device:
