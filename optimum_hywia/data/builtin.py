@@ -24,8 +24,11 @@ from typing import Any
 
 import torch
 
+from huggingface_hub import try_to_load_from_cache
+
 from ..folders import atomic_directory
 from .checkpoint import check_tokenizer_fits, check_weight_files, load_model_config
+from .weights import read_weights_into_memory
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,9 @@ def resolve_model_path(model_id: str) -> str:
 def load_model_and_tokenizer(model_id: str, dtype: torch.dtype = torch.float32, **kwargs: Any) -> tuple[Any, Any]:
     """Load a causal LM and its tokenizer; ``builtin:`` ids are resolved with :func:`resolve_model_path` first.
 
-    Extra keyword arguments go to ``AutoModelForCausalLM.from_pretrained``. The model is returned in eval mode. A
+    Extra keyword arguments go to ``AutoModelForCausalLM.from_pretrained``. The model is returned in eval mode, its
+    CPU weights read into memory rather than left as views of the mapped files (:mod:`.weights`: what pruning frees
+    is then freed). A
     missing model, unreadable weights, a config that does not match them or a tokenizer too large for the model's
     embedding table raise a :class:`~optimum_hywia.errors.HyWIAError` before the weights are loaded.
 
@@ -214,7 +219,18 @@ def load_model_and_tokenizer(model_id: str, dtype: torch.dtype = torch.float32, 
     tokenizer = AutoTokenizer.from_pretrained(path)
     check_tokenizer_fits(tokenizer, getattr(config, "vocab_size", None))
     model = AutoModelForCausalLM.from_pretrained(path, config=config, dtype=dtype, **kwargs)
+    folder = _weights_folder(path)
+    if folder is not None and "device_map" not in kwargs:
+        read_weights_into_memory(model, folder)
     return model.eval(), tokenizer
+
+
+def _weights_folder(path: str | os.PathLike) -> Path | None:
+    """The local folder of a model's safetensors files: `path` itself, or a Hub id's snapshot in the local cache."""
+    if Path(path).is_dir():
+        return Path(path)
+    config_file = try_to_load_from_cache(str(path), "config.json")
+    return Path(config_file).parent if isinstance(config_file, str) else None
 
 
 def _remote_code_option(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HEAD_CHUNK_BYTES = 1 << 26  # float32 logits of the windows whose head and loss are computed together (64 MiB)
+HEAD_CHUNK_BYTES = 1 << 24  # float32 logits of the windows whose head and loss are computed together (16 MiB; at least one window)
 
 
 def head_logits(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
