@@ -3,9 +3,10 @@
 A plan is how many units each group loses (an allocation: the learned one or one of its views, scaled to the budget
 as the `learned` allocation does) and which ones (a selection: the fine scores, the coarse scores or the learned
 blend). Each candidate is scored by the mean LM loss of the hard-masked model on the pick windows (`selection_data`),
-one no-grad forward pass; the lowest wins, unless the learned plan is within `PICK_MARGIN` of it (then the learned
-plan ships: a difference that small is float noise, which would make the choice differ between, e.g., one process
-and a distributed run). So the fusion never ships a plan clearly worse, on those windows, than one of its own inputs.
+in no-grad forward passes of a few windows each; the lowest wins, unless the learned plan is within `PICK_MARGIN` of
+it (then the learned plan ships: a difference that small is float noise, which would make the choice differ
+between, e.g., one process and a distributed run). So the fusion never ships a plan clearly worse, on those
+windows, than one of its own inputs.
 
 The candidates (`plan_pairs`), four forward passes besides the two fusion steps judged on the same windows: before
 training, the cost-aware ranking by fine score (`PICK_VIEWS`) under each granularity, the best of which is where the
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 
 from ..hardware import fast_bfloat16
 from ..importance.base import ScoringContext
-from ..importance.gradient_pass import input_device
+from ..importance.gradient_pass import input_device, windows_per_chunk
 from ..importance.units import Scores
 from ..masks import UnitMasks, keep_mask
 from ..selection import GroupKey, Removal, fractions_to_counts, select_kept_units
@@ -94,13 +95,16 @@ def budget_counts(context: ScoringContext, removal: Removal) -> Counts:
 
 def plan_loss(context: ScoringContext, scores: Scores, counts: Counts, windows: torch.Tensor) -> float:
     """Mean token loss of the model with `counts` units of each group removed (the lowest by `scores`) masked out,
-    on `windows`, in one forward pass."""
+    on `windows` (equal lengths), a few windows per forward pass so their logits stay small."""
     masks = {
         group.key: keep_mask(group, select_kept_units(group, scores[group.key].detach(), counts[group.key]))
         for group in context.groups
     }
+    model, total = context.model, 0.0
     with torch.no_grad(), UnitMasks(context.layers, context.groups, masks), autocast(context):
-        return float(context.model(input_ids=windows, labels=windows, use_cache=False).loss)
+        for piece in windows.split(windows_per_chunk(model, windows.shape[1])):
+            total += float(model(input_ids=piece, labels=piece, use_cache=False).loss) * len(piece)
+    return total / len(windows)
 
 
 def untrained_pairs() -> list[tuple[str, str]]:

@@ -110,6 +110,15 @@ def input_device(model: nn.Module) -> torch.device:
     return embeddings.weight.device if embeddings is not None else next(model.parameters()).device
 
 
+LOGITS_CHUNK_BYTES = 1 << 24  # float32 logits computed at once when windows are scored in pieces (16 MiB)
+
+
+def windows_per_chunk(model: nn.Module, length: int, budget_bytes: int = LOGITS_CHUNK_BYTES) -> int:
+    """How many windows of `length` tokens keep their float32 logits within `budget_bytes` (at least one)."""
+    vocab = model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None else 1
+    return max(1, budget_bytes // (length * vocab * 4))
+
+
 def calibration_loss(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
     """Mean causal-LM token loss of one batch [b, L], labels = input ids."""
     return model(input_ids=input_ids, labels=input_ids, use_cache=False).loss

@@ -34,7 +34,14 @@ from torch import nn
 
 from ..architectures import UnitGroup
 from ..selection import GroupKey
-from .reduction import READINGS, REDUCTION_DTYPE, SAMPLE_SIZE, TaylorStatistics, group_generator, reduce_group  # noqa: F401
+from .reduction import (  # noqa: F401  (re-exported)
+    READINGS,
+    REDUCTION_DTYPE,
+    SAMPLE_SIZE,
+    TaylorStatistics,
+    group_generator,
+    reduce_group,
+)
 from .streamed import can_stream, streamed_statistics
 from .gradient_pass import (  # noqa: F401  (re-exported: the statistics' public entry points live here)
     accumulate_gradients,

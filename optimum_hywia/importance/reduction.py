@@ -23,8 +23,8 @@ READINGS = ("fine", "vector", "group")
 
 @dataclass(frozen=True)
 class TaylorStatistics:
-    """Per-unit Taylor statistics of one group (`gradients` module docstring); the second-order ones only from a per-sequence
-    pass. float64 [num_units] each, except the sample and `num_weights`.
+    """Per-unit Taylor statistics of one group (`gradients` module docstring); the second-order ones only from a
+    per-sequence pass. float64 [num_units] each, except the sample and `num_weights`.
 
     Example:
         >>> stats = context.statistics.taylor()[(3, "mlp")]  # doctest: +SKIP

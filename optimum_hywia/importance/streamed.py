@@ -13,8 +13,9 @@ activations of one layer being recomputed, the gradients of about one layer (in 
 temporaries of one member's reduction. No per-weight buffer outlives its layer.
 
 Used by `gradients.taylor_statistics` for first-order statistics when `config.statistics_pass == "streamed"` (the
-default), the model can checkpoint its layers, the batches all have one length and no other pass (`accumulate`, e.g. sharded over ranks) is given; a
-model whose output head this pass cannot reproduce (`head_reproduces_logits`) is scored by the buffered pass.
+default), the model can checkpoint its layers, the batches all have one length and no other pass (`accumulate`,
+e.g. sharded over ranks) is given; a model whose output head this pass cannot reproduce (`head_reproduces_logits`)
+is scored by the buffered pass.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .gradient_pass import (
     input_device,
     member_parameters,
     supports_activation_checkpointing,
+    windows_per_chunk,
 )
 from .reduction import TaylorStatistics, group_generator, reduce_group
 
@@ -46,8 +48,6 @@ if TYPE_CHECKING:
     from .base import ScoringContext
 
 logger = logging.getLogger(__name__)
-
-HEAD_CHUNK_BYTES = 1 << 24  # float32 logits of the windows whose head and loss are computed together (16 MiB; at least one window)
 
 
 def head_logits(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
@@ -172,8 +172,7 @@ def streamed_statistics(context: ScoringContext) -> dict[GroupKey, TaylorStatist
     device = input_device(model)
     input_ids = torch.cat(context.calibration).to(device)
     weights = _window_weights(context.calibration).to(device)
-    vocab = model.get_output_embeddings().weight.shape[0]
-    per_chunk = max(1, HEAD_CHUNK_BYTES // (input_ids.shape[1] * vocab * 4))
+    per_chunk = windows_per_chunk(model, input_ids.shape[1])
     reducer = _GroupReducer(context, context.groups)
     params = member_parameters(context)
     progress = tqdm(total=2, desc="Gradients (streamed)", leave=False)
