@@ -9,6 +9,8 @@ by the bytes of the model's weights. Wall time and time per calibration token co
     python examples/benchmark_scale.py                                 # 1B (bf16, fp32) and 3B (bf16), hywia + element1
     python examples/benchmark_scale.py --models random:llama-50m --dtypes bfloat16 --output-dir /tmp/scale   # quick
     python examples/benchmark_scale.py --extra-args "--statistics-pass buffered" --stem scale_buffered   # the old pass
+
+Rows go to `<stem>_rows.jsonl` as they finish; a rerun skips the rows already there.
 """
 
 from __future__ import annotations
@@ -135,20 +137,39 @@ def markdown(rows: list[dict], header: str) -> str:
     return "\n".join(lines)
 
 
+def row_key(row: dict) -> tuple:
+    return row["model"], row["dtype"], row["importance"], row["extra_args"]
+
+
 def main() -> None:
+    """Rows are appended to `<stem>_rows.jsonl` as they finish and a rerun skips those already there (resumable);
+    the table is rebuilt from that file after each row."""
     args = parse_args()
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    rows_file = args.output_dir / f"{args.stem}_rows.jsonl"
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()] if rows_file.exists() else []
+    done = {row_key(row) for row in rows}
     baseline, _, _ = peak_of([sys.executable, "-c", BASELINE_CODE])
     runs = [(m, d) for m in args.models for d in args.dtypes if d == "bfloat16" or m in args.fp32_models]
-    rows = []
     for name, dtype in runs:
         for importance in args.importances:
-            rows.append(measure(name, dtype, importance, args, baseline))
-            print(json.dumps(rows[-1]), flush=True)
+            if (name, dtype, importance, args.extra_args) in done:
+                continue
+            row = {**measure(name, dtype, importance, args, baseline), "command": command_line()}
+            rows.append(row)
+            with rows_file.open("a") as out:
+                out.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+            report(rows, args)
+    report(rows, args)
+
+
+def report(rows: list[dict], args: argparse.Namespace) -> None:
+    commands = "; ".join(f"`{c}`" for c in dict.fromkeys(r.get("command", "") for r in rows))
     header = (f"Peak memory of `hywia prune` (defaults, `--eval-windows 0`), net of a process that only imports "
-              f"torch/transformers/optimum_hywia ({baseline / 1e9:.2f} GB). Command: `{command_line()}`. "
+              f"torch/transformers/optimum_hywia (measured before each run). Commands: {commands}. "
               f"Machine: {machine_info()}.")
-    write_results(args.output_dir, args.stem, {"command": command_line(), "machine": machine_info(), "rows": rows},
-                  markdown(rows, header))
+    write_results(args.output_dir, args.stem, {"machine": machine_info(), "rows": rows}, markdown(rows, header))
     print(markdown(rows, header))
 
 

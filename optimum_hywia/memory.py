@@ -3,10 +3,10 @@ the tensors alive rather than the largest set ever alive.
 
 glibc serves allocations above a threshold with their own mappings, returned to the system when freed, and the rest
 from heaps that keep freed blocks. The threshold starts at 128 KiB but rises after each large free, up to 32 MiB, so
-the activations of a calibration pass (tens of MiB each) soon land in the heaps and stay resident after use: on a
-350M-parameter Llama in fp32, peak memory of the streamed gradient pass was 1.93× the weights with the rising
-threshold and 1.28× with it fixed. `hand_back_freed_memory()` fixes it, as `MALLOC_MMAP_THRESHOLD_=131072` in the
-environment does; the `hywia` commands call it at start.
+the activations of a calibration pass (tens of MiB each) soon land in the heaps and stay resident after use (on a
+343M-parameter Llama in fp32 the streamed gradient pass then peaked more than half the weights' bytes higher).
+`hand_back_freed_memory()` fixes the threshold, as `MALLOC_MMAP_THRESHOLD_=131072` in the environment does; the
+`hywia` commands call it at start.
 
 Example:
     >>> from optimum_hywia.memory import hand_back_freed_memory

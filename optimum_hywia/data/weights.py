@@ -3,9 +3,9 @@
 transformers loads safetensors weights as views of the mapped files. Pages of a mapping that have been read count
 as the process's memory for as long as any view of that file lives, so once pruning has replaced a layer's weights
 by smaller copies, the old weights' pages still count until the last untouched weight (the embedding, a norm) goes:
-pruning a 350M model in fp32 then peaked at 1.63× the weights net of the process, against 1.37× for its scoring.
-`read_weights_into_memory` replaces each such view by a tensor read from the file with plain reads (`pread`), before
-any page of the mapping is touched, so replaced weights are freed for real.
+the surgery, not the scoring, then set the peak. `read_weights_into_memory` replaces each such view by a tensor
+read from the file with plain reads (`pread`), before any page of the mapping is touched, so replaced weights are
+freed for real.
 
 Example:
     >>> model = AutoModelForCausalLM.from_pretrained("models/tiny")  # doctest: +SKIP
