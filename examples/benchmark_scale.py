@@ -9,6 +9,12 @@ by the bytes of the model's weights. Wall time and time per calibration token co
     python examples/benchmark_scale.py                                 # 1B (bf16, fp32) and 3B (bf16), hywia + element1
     python examples/benchmark_scale.py --models random:llama-50m --dtypes bfloat16 --output-dir /tmp/scale   # quick
     python examples/benchmark_scale.py --extra-args "--statistics-pass buffered" --stem scale_buffered   # the old pass
+    python examples/benchmark_scale.py --models random:llama-350m --dtypes float32 --fp32-models random:llama-350m \
+        --processes 2                                                  # FSDP2 over two gloo ranks (`--fsdp`)
+
+With `--processes N` the command runs under `torchrun --standalone --nproc_per_node N ... --fsdp`; the peak is then
+the largest rank's (`ru_maxrss` of the launcher's wait4 covers its children), net of the same one-process baseline:
+memory per rank.
 
 Rows go to `<stem>_rows.jsonl` as they finish; a rerun skips the rows already there.
 """
@@ -45,6 +51,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--fp32-models", nargs="*", default=["random:llama-1b"],
                         help="models that also run in float32 (the others in bfloat16 only)")
     parser.add_argument("--importances", nargs="+", default=["hywia", "element1"])
+    parser.add_argument("--processes", type=int, default=1, help="FSDP2 ranks (1: one process, no sharding)")
     parser.add_argument("--extra-args", default="", help="more `hywia prune` options, e.g. '--statistics-pass buffered'")
     parser.add_argument("--cache-dir", type=Path,
                         default=Path(os.environ.get("HYWIA_CACHE", Path.home() / ".cache" / "optimum_hywia")) / "scale")
@@ -110,35 +117,47 @@ def weight_bytes_of(folder: Path) -> int:
 def measure(name: str, dtype: str, importance: str, args: argparse.Namespace, baseline: int) -> dict:
     folder = saved_model(name, dtype, args.cache_dir)
     with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, "-m", "optimum_hywia.commands.cli", "prune", "--model", str(folder), "--dtype",
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                    str(args.processes)] if args.processes > 1 else [sys.executable]
+        command = [*launcher, "-m", "optimum_hywia.commands.cli", "prune", "--model", str(folder), "--dtype",
                    dtype, "--importance", importance, "--eval-windows", "0", "--output", str(Path(out) / "pruned"),
-                   *shlex.split(args.extra_args)]
+                   *shlex.split(args.extra_args), *(["--fsdp"] if args.processes > 1 else [])]
         peak, wall, _ = peak_of(command)
         recipe = json.loads((Path(out) / "pruned" / "config.json").read_text())["hywia"]["recipe"]
     weights = weight_bytes_of(folder)
     tokens = recipe["num_calibration_samples"] * recipe["calibration_seq_len"]
     return {"model": name, "dtype": dtype, "importance": importance, "extra_args": args.extra_args,
+            "processes": args.processes,
             "weight_bytes": weights, "peak_rss_bytes": peak, "baseline_rss_bytes": baseline,
             "net_ratio": (peak - baseline) / weights, "wall_s": wall, "calibration_tokens": tokens,
             "s_per_calibration_token": wall / tokens, "statistics_pass": recipe.get("statistics_pass")}
 
 
 def markdown(rows: list[dict], header: str) -> str:
-    lines = [header, "", f"| model | dtype | criterion | weights GB | peak RSS GB | net ÷ weights (≤ {TARGET_NET_RATIO}) | "
-             f"wall s | ms / calib. token | ÷ element1 (≤ {TARGET_TIME_RATIO}) |", "|---|---|---|---|---|---|---|---|---|"]
-    base = {(r["model"], r["dtype"]): r["wall_s"] for r in rows if r["importance"] == "element1"}
+    lines = [header, "", f"| model | dtype | criterion | processes | weights GB | peak RSS GB (per rank) | "
+             f"net ÷ weights (≤ {TARGET_NET_RATIO}) | ÷ one process | wall s | ms / calib. token | "
+             f"÷ element1 (≤ {TARGET_TIME_RATIO}) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    base = {(r["model"], r["dtype"], processes_of(r)): r["wall_s"] for r in rows if r["importance"] == "element1"}
+    single = {(r["model"], r["dtype"], r["importance"]): r["net_ratio"] for r in rows if processes_of(r) == 1}
     for r in rows:
-        versus = base.get((r["model"], r["dtype"]))
+        versus = base.get((r["model"], r["dtype"], processes_of(r)))
         relative = "" if versus is None else f"{r['wall_s'] / versus:.2f}x"
-        lines.append(f"| {r['model']} | {r['dtype']} | {r['importance']} | {r['weight_bytes'] / 1e9:.2f} | "
-                     f"{r['peak_rss_bytes'] / 1e9:.2f} | {r['net_ratio']:.2f} | {r['wall_s']:.0f} | "
+        one = single.get((r["model"], r["dtype"], r["importance"]))
+        per_rank = "" if one is None or processes_of(r) == 1 else f"{r['net_ratio'] / one:.2f}x"
+        lines.append(f"| {r['model']} | {r['dtype']} | {r['importance']} | {processes_of(r)} | "
+                     f"{r['weight_bytes'] / 1e9:.2f} | "
+                     f"{r['peak_rss_bytes'] / 1e9:.2f} | {r['net_ratio']:.2f} | {per_rank} | {r['wall_s']:.0f} | "
                      f"{1e3 * r['s_per_calibration_token']:.1f} | "
                      f"{relative} |")
     return "\n".join(lines)
 
 
+def processes_of(row: dict) -> int:
+    return row.get("processes", 1)  # rows from before FSDP runs were one process
+
+
 def row_key(row: dict) -> tuple:
-    return row["model"], row["dtype"], row["importance"], row["extra_args"]
+    return row["model"], row["dtype"], row["importance"], row["extra_args"], processes_of(row)
 
 
 def main() -> None:
@@ -153,7 +172,7 @@ def main() -> None:
     runs = [(m, d) for m in args.models for d in args.dtypes if d == "bfloat16" or m in args.fp32_models]
     for name, dtype in runs:
         for importance in args.importances:
-            if (name, dtype, importance, args.extra_args) in done:
+            if (name, dtype, importance, args.extra_args, args.processes) in done:
                 continue
             row = {**measure(name, dtype, importance, args, baseline), "command": command_line()}
             rows.append(row)

@@ -13,9 +13,12 @@ from .architectures import UNIT_KINDS, UnitGroup, get_architecture_spec
 from .configuration import CONFIG_NAME, HyWIAConfig, recipe_json
 from .data import load_calibration_data
 from .data.checkpoint import check_tokenizer_fits
+from .distributed import broadcast_object
 from .finite import check_scores, check_weights
+from .fsdp import gather_pruned
 from .importance import ImportanceResult, ScoringContext, get_importance
 from .importance.gradients import GradientAccumulator
+from .importance.sharded import is_fully_sharded
 from .importance.statistics import Need
 from .modeling import save_pruned_model, to_pruned_model
 from .modeling.modeling_hywia_base import FORMAT_VERSION
@@ -68,8 +71,13 @@ class HyWIAPruner:
         self.config = config if config is not None else HyWIAConfig(**config_kwargs)
         self.summary: PruningSummary | None = None
 
-    def prune(self, model: nn.Module, calibration_data: CalibrationInput = None, tokenizer: Any = None) -> nn.Module:
-        """Prune `model` in place and return it as the pruned-model type; `self.summary` says what changed."""
+    def prune(
+        self, model: nn.Module, calibration_data: CalibrationInput = None, tokenizer: Any = None
+    ) -> nn.Module | None:
+        """Prune `model` in place and return it as the pruned-model type; `self.summary` says what changed.
+
+        A model sharded with FSDP2 (`fsdp.shard_model`; every rank calls `prune`) is scored where it lies and
+        gathered, pruned, on rank 0, which gets the pruned model; the other ranks get None."""
         context = self.scoring_context(model, calibration_data, tokenizer)
         return self.apply(model, context, self.score(context))
 
@@ -101,15 +109,24 @@ class HyWIAPruner:
         plan: dict,
         extras: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
-    ) -> nn.Module:
+    ) -> nn.Module | None:
         """Remove every unit not in `plan` (kept unit indices per group), make `model` the pruned-model type and
         record `self.summary`; `extras` (e.g. the learned blend) go into the summary, `metadata` into the config's
-        `hywia` block."""
+        `hywia` block. An FSDP2-sharded `model` is cut while it is gathered on rank 0 (rank 0's plan for every
+        rank); the other ranks get None and no summary."""
         extras = extras or {}
         spec = get_architecture_spec(model)
         params_before = count_parameters(model)
         widths_before = [spec.read_widths(layer) for layer in spec.layers(model)]
-        widths_after = apply_plan(model, spec, groups, plan)
+        if is_fully_sharded(model):
+            plan = broadcast_object(plan)
+            model = gather_pruned(model, spec, groups, plan)
+            if model is None:
+                self.summary = None
+                return None
+            widths_after = apply_plan(model, spec, [], {})  # the layers are cut already: widths read and set
+        else:
+            widths_after = apply_plan(model, spec, groups, plan)
         pruned_layers = sorted({group.layer for group in groups})
         to_pruned_model(model, widths_after, self._metadata(model, pruned_layers, widths_before))
         self.summary = PruningSummary(

@@ -32,8 +32,10 @@ def supported_architectures() -> list[str]:
 
 
 def get_architecture_spec(model: nn.Module) -> ArchitectureSpec:
-    """The unit spec for `model`, by its class name (or `config.architectures` for remote-code models)."""
-    names = [type(model).__name__, *(getattr(getattr(model, "config", None), "architectures", None) or [])]
+    """The unit spec for `model`, by its class name (or `config.architectures` for remote-code models); a wrapper
+    subclass (FSDP2's `FSDP<Class>`) is known by the class it wraps."""
+    classes = [cls.__name__ for cls in type(model).__mro__]
+    names = [*classes, *(getattr(getattr(model, "config", None), "architectures", None) or [])]
     for name in names:
         if name in ARCHITECTURES:
             return ARCHITECTURES.get(name)

@@ -32,6 +32,12 @@ def add_prune_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="Save as the plain original class (only when every layer keeps the same widths).",
     )
+    parser.add_argument(
+        "--fsdp",
+        action="store_true",
+        help="Shard the model over the processes of a torch.distributed launch with FSDP2 (one per device: "
+        "`torchrun --nproc_per_node N --no-python hywia prune ... --fsdp`); rank 0 saves the pruned model.",
+    )
     add_config_arguments(parser)
     add_recovery_arguments(parser)
     add_hub_arguments(parser)
@@ -58,6 +64,14 @@ def _check_before_loading(args: argparse.Namespace) -> None:
     check_supported_config(load_model_config(args.model, resolve_model_path(args.model)))
 
 
+def _check_fsdp_arguments(args: argparse.Namespace) -> None:
+    if args.fsdp and args.recover is not None:
+        raise ValueError(
+            f"`--recover {args.recover}` does not run under `--fsdp`; prune with --fsdp, then recover the saved model "
+            "in a Trainer run (docs/callback.md)."
+        )
+
+
 def results_table(rows: list[tuple[str, int, float | None]]) -> str:
     lines = ["| model | parameters | perplexity |", "|---|---|---|"]
     for name, params, ppl in rows:
@@ -72,17 +86,28 @@ def run_prune(args: argparse.Namespace) -> dict:
     from ..configuration import HyWIAConfig
     from ..data import load_model_and_tokenizer
     from ..export.runtimes import report_table, serving_report
+    from ..fsdp import close_distributed, init_distributed, shard_model
     from ..pruner import HyWIAPruner, count_parameters
 
     base = HyWIAConfig.from_pretrained(args.config) if args.config else None
     config = config_from_arguments(args, base)  # validated before anything is loaded or written
     _check_before_loading(args)
+    _check_fsdp_arguments(args)
     recovery_text = check_recovery_arguments(args)
-    model, tokenizer = load_model_and_tokenizer(args.model, dtype=getattr(torch, args.dtype))
+    if args.fsdp:
+        init_distributed()
+    # under FSDP the weights stay mapped until each rank has copied out its rows, and the model is measured sharded
+    model, tokenizer = load_model_and_tokenizer(args.model, dtype=getattr(torch, args.dtype),
+                                                read_into_memory=not args.fsdp)
+    if args.fsdp:
+        model = shard_model(model)
     params_dense, ppl_dense = count_parameters(model), _measure(model, tokenizer, args)
     recovery = None if recovery_text is None else plan_recovery(model, tokenizer, recovery_text, args)  # dense teacher
     pruner = HyWIAPruner(config)
     model = pruner.prune(model, tokenizer=tokenizer)
+    if model is None:  # an FSDP rank other than 0: rank 0 measures and saves
+        close_distributed()
+        return {}
     print(pruner.summary.to_table())
     ppl_pruned = _measure(model, tokenizer, args)
     rows = [("dense", params_dense, ppl_dense), ("pruned", pruner.summary.params_after, ppl_pruned)]
@@ -112,4 +137,6 @@ def run_prune(args: argparse.Namespace) -> dict:
     print(f"\n{table}\n\nSaved to {Path(args.output).resolve()}")
     print(f"\nWhere it runs (`hywia serve-check --model {args.output}`):\n{report_table(serving_report(args.output))}")
     push_after_save(args)
+    if args.fsdp:
+        close_distributed()
     return results

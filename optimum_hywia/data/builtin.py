@@ -198,12 +198,15 @@ def resolve_model_path(model_id: str) -> str:
     return str(target)
 
 
-def load_model_and_tokenizer(model_id: str, dtype: torch.dtype = torch.float32, **kwargs: Any) -> tuple[Any, Any]:
+def load_model_and_tokenizer(
+    model_id: str, dtype: torch.dtype = torch.float32, read_into_memory: bool = True, **kwargs: Any
+) -> tuple[Any, Any]:
     """Load a causal LM and its tokenizer; ``builtin:`` ids are resolved with :func:`resolve_model_path` first.
 
     Extra keyword arguments go to ``AutoModelForCausalLM.from_pretrained``. The model is returned in eval mode, its
     CPU weights read into memory rather than left as views of the mapped files (:mod:`.weights`: what pruning frees
-    is then freed). A
+    is then freed); `read_into_memory=False` leaves them mapped (FSDP sharding copies out each rank's rows, so only
+    those pages are ever read). A
     missing model, unreadable weights, a config that does not match them or a tokenizer too large for the model's
     embedding table raise a :class:`~optimum_hywia.errors.HyWIAError` before the weights are loaded.
 
@@ -220,7 +223,7 @@ def load_model_and_tokenizer(model_id: str, dtype: torch.dtype = torch.float32, 
     check_tokenizer_fits(tokenizer, getattr(config, "vocab_size", None))
     model = AutoModelForCausalLM.from_pretrained(path, config=config, dtype=dtype, **kwargs)
     folder = _weights_folder(path)
-    if folder is not None and "device_map" not in kwargs:
+    if read_into_memory and folder is not None and "device_map" not in kwargs:
         read_weights_into_memory(model, folder)
     return model.eval(), tokenizer
 

@@ -14,11 +14,11 @@ from ..architectures import UnitGroup, member_module
 from .base import Scores, ScoringContext
 from .registry import register_importance
 from .statistics import Need
-from .units import scatter_to_units
+from .units import scatter_to_units, whole_tensor
 
 
 def _output_weight(context: ScoringContext, group: UnitGroup) -> torch.Tensor:
-    return member_module(context.layer_of(group), group.mask_member).weight.detach()
+    return whole_tensor(member_module(context.layer_of(group), group.mask_member).weight.detach())
 
 
 def standardise(scores: torch.Tensor) -> torch.Tensor:

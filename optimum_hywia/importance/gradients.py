@@ -42,6 +42,7 @@ from .reduction import (  # noqa: F401  (re-exported)
     group_generator,
     reduce_group,
 )
+from .sharded import is_fully_sharded, sharded_statistics
 from .streamed import can_stream, streamed_statistics
 from .gradient_pass import (  # noqa: F401  (re-exported: the statistics' public entry points live here)
     accumulate_gradients,
@@ -73,9 +74,12 @@ def taylor_statistics(
     With `config.layers_per_pass` set, the pruned layers are scored that many at a time, one calibration pass
     each, so per-weight buffers exist for one run of layers only; the statistics are the same as all at once.
     `accumulate(context, params, second_order)` replaces `accumulate_gradients` (e.g. to shard the batches).
+    A model sharded with FSDP2 is scored by `sharded.sharded_statistics`, each rank a share of the batches.
     First order without `accumulate` uses the streamed pass where it applies (`streamed.can_stream`): the same
     statistics up to float rounding, one backward pass, no per-weight buffers (`layers_per_pass` is then moot).
     """
+    if is_fully_sharded(context.model):
+        return sharded_statistics(context, second_order)
     if not second_order and accumulate is None and can_stream(context):
         return streamed_statistics(context)
     statistics: Statistics = {}

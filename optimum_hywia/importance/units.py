@@ -6,11 +6,17 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.distributed.tensor import DTensor
 
 from ..architectures import UnitGroup, UnitMember, member_module
 from ..selection import GroupKey
 
 Scores = dict[GroupKey, torch.Tensor]
+
+
+def whole_tensor(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor` itself, or all of it when it is an FSDP2 shard (a `DTensor`: gathered, a collective)."""
+    return tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
 
 
 def line_sums(tensor: torch.Tensor, member: UnitMember) -> torch.Tensor:
@@ -36,8 +42,8 @@ def unit_sums(
     total = torch.zeros(group.num_units, dtype=torch.float64)
     for member in group.members:
         linear = member_module(layer, member)
-        per_line = line_sums(weight_fn(linear.weight.detach(), member), member)
+        per_line = line_sums(weight_fn(whole_tensor(linear.weight.detach()), member), member)
         if bias_fn is not None and member.dim == 0 and linear.bias is not None:
-            per_line = per_line + bias_fn(linear.bias.detach(), member)
+            per_line = per_line + bias_fn(whole_tensor(linear.bias.detach()), member)
         total += scatter_to_units(per_line, member, group.num_units).cpu()
     return total
