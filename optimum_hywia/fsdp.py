@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 
 import torch
 import torch.distributed as dist
@@ -28,7 +27,7 @@ from torch import nn
 from torch.distributed.fsdp import FSDPModule, fully_shard
 from torch.distributed.tensor import DTensor
 
-from .architectures import ArchitectureSpec, UnitGroup, get_architecture_spec
+from .architectures import ArchitectureSpec, UnitGroup, get_architecture_spec, groups_by_layer
 from .distributed import rank
 from .surgery import prune_group
 
@@ -101,9 +100,7 @@ def gather_pruned(
         with torch.device("meta"):
             plain = _plain_class(model)(model.config)
     prefix = spec.layers_path + "."
-    by_layer: dict[int, list[UnitGroup]] = defaultdict(list)
-    for group in groups:
-        by_layer[group.layer].append(group)
+    by_layer = groups_by_layer(groups)
 
     def cut(index: int | None) -> None:
         if main and index is not None:

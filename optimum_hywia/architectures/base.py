@@ -102,6 +102,14 @@ def rows_per_unit(num_units: int, rows_each: int) -> torch.Tensor:
     return torch.arange(num_units).repeat_interleave(rows_each)
 
 
+def groups_by_layer(groups: list[UnitGroup]) -> dict[int, list[UnitGroup]]:
+    """`groups` by the index of their decoder layer, in their order within each layer."""
+    by_layer: dict[int, list[UnitGroup]] = {}
+    for group in groups:
+        by_layer.setdefault(group.layer, []).append(group)
+    return by_layer
+
+
 def member_module(layer: nn.Module, member: UnitMember) -> nn.Linear:
     return layer.get_submodule(member.path)
 
