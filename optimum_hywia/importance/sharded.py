@@ -3,7 +3,9 @@
 Each rank runs the calibration batches `rank, rank + world, ...` through the sharded model (the ranks with one
 batch fewer run a zero-weighted pass, so every rank joins every collective). FSDP2 hands each parameter's gradient
 to a post-accumulate-grad hook already reduce-scattered: the rank's rows of the mean over ranks. The hooks sum these
-shards in `config.statistics_dtype`, so a rank holds 1/world of the per-weight sums; world × the sum is g over
+shards in `config.statistics_dtype`, so a rank holds 1/world of the per-weight sums (under the default
+`statistics_pass="streamed"`, as lean as that pass: decoder layers checkpointed and each batch's backward in chunks
+whose logits stay within `gradient_pass.LOGITS_CHUNK_BYTES`); world × the sum is g over
 the whole calibration set, the same g as one process's pass up to float rounding. Then, one decoder layer at a
 time, the layer is unsharded, its members' sums are gathered, and each group is reduced by `reduction.reduce_group`,
 the reduction of one process: every rank ends with the same statistics, and the plan made from them is the same.
@@ -19,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import TYPE_CHECKING
 
 import torch
@@ -29,7 +30,7 @@ from torch.distributed.fsdp import FSDPModule
 from torch.distributed.tensor import DTensor
 from tqdm.auto import tqdm
 
-from ..architectures import UnitGroup, member_module
+from ..architectures import UnitGroup, groups_by_layer, member_module
 from ..finite import check_gradient
 from ..selection import GroupKey
 from .gradient_pass import (
@@ -39,6 +40,8 @@ from .gradient_pass import (
     input_device,
     member_parameters,
     statistics_dtype,
+    supports_activation_checkpointing,
+    windows_per_chunk,
 )
 from .reduction import TaylorStatistics, group_generator, reduce_group
 from .units import whole_tensor
@@ -93,8 +96,10 @@ def _sharded_pass(context: ScoringContext, params: list[nn.Parameter]) -> _Shard
     passes = -(-len(batches) // world)
     device = input_device(model)
     sums = _ShardSums(params, statistics_dtype(context))
-    micro = config.gradient_micro_batch
-    checkpointing = activation_checkpointing(model, config.gradient_checkpointing)
+    # with the streamed pass's memory in mind: layers checkpointed and logits a bounded chunk at a time
+    lean = config.statistics_pass == "streamed" and supports_activation_checkpointing(model)
+    micro = config.gradient_micro_batch or (windows_per_chunk(model, batches[0].shape[1]) if lean else None)
+    checkpointing = activation_checkpointing(model, config.gradient_checkpointing or lean)
     try:
         with gradient_scope(model, params), checkpointing, torch.enable_grad():
             for step in tqdm(range(passes), desc="Gradients (sharded)", leave=False, disable=rank != 0):
@@ -119,9 +124,7 @@ def sharded_statistics(context: ScoringContext, second_order: bool = False) -> d
         )
     if not context.calibration:
         raise ValueError("Gradient statistics need calibration batches (`context.calibration` is empty).")
-    by_layer: dict[int, list[UnitGroup]] = defaultdict(list)
-    for group in context.groups:
-        by_layer[group.layer].append(group)
+    by_layer = groups_by_layer(context.groups)
     for index in by_layer:
         if not isinstance(context.layers[index], FSDPModule):
             raise ValueError(
