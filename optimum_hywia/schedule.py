@@ -98,7 +98,9 @@ def check_training_arguments(args: TrainingArguments) -> None:
     for bad, what in unsupported:
         if bad:
             raise ValueError(f"HyWIACallback does not support {what}. Supported: one process, DDP (accelerate launch, "
-                             "torchrun), gradient accumulation, peft models.")
+                             "torchrun), gradient accumulation, peft models. A model too big for one device is pruned "
+                             "sharded with FSDP2 by `torchrun --nproc_per_node N --no-python hywia prune ... --fsdp`, "
+                             "then trained.")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.world_size == 1:
         logger.warning("WORLD_SIZE=%s but the Trainer runs without DDP: every process trains (and prunes) a copy of "
                        "its own. On CPU, pass `use_cpu=True` to TrainingArguments.", os.environ["WORLD_SIZE"])

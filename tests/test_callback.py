@@ -306,8 +306,8 @@ def _best_model(trainer):
     ("schedule after max_steps", None, dict(prune_at_step=9), None, r"ends at step 9.*max_steps=6"),
     ("stages after max_steps", None, dict(prune_steps=(2, 8, 3)), None, r"ends at step 8"),
     ("step 0 without calibration", None, dict(prune_at_step=0), None, "needs calibration windows before any"),
-    ("deepspeed", None, dict(prune_at_step=2), _deepspeed, "does not support DeepSpeed"),
-    ("fsdp", None, dict(prune_at_step=2), _fsdp, "does not support FSDP"),
+    ("deepspeed", None, dict(prune_at_step=2), _deepspeed, "does not support DeepSpeed.*hywia prune ... --fsdp"),
+    ("fsdp", None, dict(prune_at_step=2), _fsdp, "does not support FSDP.*hywia prune ... --fsdp"),
     ("best model at end", None, dict(prune_at_step=2), _best_model, "load_best_model_at_end"),
 ])
 def test_bad_settings_fail_in_on_train_begin_before_any_step(tmp_path, case, make_model, schedule, change, error):
