@@ -6,8 +6,9 @@
 
 * README (`<!-- headline:start -->` ... `<!-- headline:end -->`): from `docs/results/recovery.json`
   (`benchmark_recovery.py --split test`): per model and ratio, the mean zero-shot accuracy after LoRA recovery of
-  LLM-Pruner, of the best other baseline and of HyWIA on every test item, with perplexity, and the margin HyWIA −
-  LLM-Pruner with its paired 95% interval; the words "established" / "not established" come from the interval.
+  LLM-Pruner, of the best other baseline and of HyWIA on every test item, and the margin HyWIA − LLM-Pruner with its
+  paired 95% interval; the words "established" / "not established" come from the interval. docs/benchmark.md
+  (`<!-- recovery:start -->` ... `<!-- recovery:end -->`): the same table with perplexities.
 * docs/benchmark.md (`<!-- criteria:start -->` ... `<!-- criteria:end -->`): from `docs/results/criteria.json` and
   `criteria_gemma3-270m.json` (`benchmark_criteria.py`, validation split: the opening windows of Pride and Prejudice
   and of the Jargon File's held-out slice): per ratio and text, element1 and the best criterion under LLM-Pruner's
@@ -89,42 +90,61 @@ def criteria_table(path: Path) -> str:
     return "\n".join([caption, "", HEADER, *body])
 
 
-def _summary_cell(entry: dict | None) -> str:
+def _seeds_note(entry: dict) -> str:
+    seeds = entry["after"]["mean_acc"]["n_seeds"]
+    return "" if seeds == 3 else f"{seeds} seed" + ("s" if seeds > 1 else "")
+
+
+def _summary_cell(entry: dict | None, with_perplexity: bool) -> str:
     if entry is None:
         return "not run"
-    after = entry["after"]
-    seeds = after["mean_acc"]["n_seeds"]
-    return (f"{100 * after['mean_acc']['mean']:.2f}% ({after['ppl_in']['mean']:.1f} / {after['ppl_out']['mean']:.1f}"
-            f"{'' if seeds == 3 else f'; {seeds} seed' + ('s' if seeds > 1 else '')})")
+    after, note = entry["after"], _seeds_note(entry)
+    accuracy = f"{100 * after['mean_acc']['mean']:.2f}%"
+    if not with_perplexity:
+        return accuracy + (f" ({note})" if note else "")
+    return f"{accuracy} ({after['ppl_in']['mean']:.1f} / {after['ppl_out']['mean']:.1f}{'; ' + note if note else ''})"
 
 
-def recovery_table(recovery: dict) -> str:
-    """The README's table: test split, after LoRA recovery, with HyWIA − LLM-Pruner and its interval."""
+def _margin_cell(margin: dict | None, with_words: bool) -> str:
+    if margin is None:
+        return "not run"
+    if with_words:
+        return f"{margin['words']} (seeds {', '.join(map(str, margin['seeds']))})"
+    points = margin["accuracy_points"]
+    low, high = points["ci95"]
+    verdict = "established" if points["established"] else "not established"
+    return f"{points['mean']:+.2f} [{low:+.2f}, {high:+.2f}], {verdict}; wins {100 * points['p_win']:.0f}%"
+
+
+def recovery_table(recovery: dict, full: bool = False) -> str:
+    """Test split, after LoRA recovery, with HyWIA − LLM-Pruner and its interval: the README's compact table
+    (accuracy only), or with `full` docs/benchmark.md's (perplexities and the margin's words too)."""
     summary = {(e["model"], e["ratio"], e["method"]): e for e in recovery["summary"]}
     margins = {(m["model"], m["ratio"]): m for m in recovery["margins"] if (m["a"], m["b"]) == ("hywia", "llm_pruner")}
-    lines = ["| model | ratio | LLM-Pruner | best other baseline | **HyWIA** | HyWIA − LLM-Pruner, points [95% interval] |",
-             "|---|---|---|---|---|---|"]
+    margin_header = "HyWIA − LLM-Pruner, points [95% interval]" if full else "HyWIA − LLM-Pruner [95%]"
+    lines = [f"| model | ratio | LLM-Pruner | best other | **HyWIA** | {margin_header} |", "|---|---|---|---|---|---|"]
     for model, ratio in sorted({(m, r) for m, r, method in summary if method != "dense"}):
         others = [summary[(model, ratio, b)] for b in BASELINES if (model, ratio, b) in summary]
         best = max(others, key=lambda e: e["after"]["mean_acc"]["mean"], default=None)
-        best_cell = f"{_summary_cell(best)}, {best['method']}" if best else "not run"
-        margin = margins.get((model, ratio))
-        words = "not run" if margin is None else f"{margin['words']} (seeds {', '.join(map(str, margin['seeds']))})"
+        best_cell = f"{_summary_cell(best, full)}, {best['method']}" if best else "not run"
         lines.append(f"| {MODEL_NAMES.get(model, model)} | {ratio:g} | "
-                     f"{_summary_cell(summary.get((model, ratio, 'llm_pruner')))} | {best_cell} | "
-                     f"**{_summary_cell(summary.get((model, ratio, 'hywia')))}** | {words} |")
-    dense = [f"{MODEL_NAMES.get(m, m)} {100 * e['after']['mean_acc']['mean']:.2f}% "
-             f"({e['after']['ppl_in']['mean']:.1f} / {e['after']['ppl_out']['mean']:.1f})"
+                     f"{_summary_cell(summary.get((model, ratio, 'llm_pruner')), full)} | {best_cell} | "
+                     f"**{_summary_cell(summary.get((model, ratio, 'hywia')), full)}** | "
+                     f"{_margin_cell(margins.get((model, ratio)), full)} |")
+    dense = [f"{MODEL_NAMES.get(m, m)} {100 * e['after']['mean_acc']['mean']:.2f}%"
+             + (f" ({e['after']['ppl_in']['mean']:.1f} / {e['after']['ppl_out']['mean']:.1f})" if full else "")
              for (m, r, method), e in sorted(summary.items()) if method == "dense"]
     items = {sum(e["items_per_task"].values()) for e in summary.values()}
+    perplexity = (", perplexity in domain / out of domain (Mansfield Park / the Jargon File's test slice) in brackets"
+                  if full else "")
+    source = ("[results/recovery.md](results/recovery.md)" if full else
+              "[docs/results/recovery.md](docs/results/recovery.md); with perplexities in "
+              "[docs/benchmark.md](docs/benchmark.md#after-recovery-test-split)")
     caption = (f"Mean zero-shot accuracy after LoRA recovery on the **test split** ({', '.join(map(str, items))} "
-               f"items, six tasks; chance 29.17%), perplexity in domain / out of domain (Mansfield Park / the Jargon "
-               f"File's test slice) in brackets; mean over calibration seeds 0–2 unless marked. Dense: "
+               f"items, six tasks; chance 29.17%){perplexity}; mean over calibration seeds 0–2 unless marked. Dense: "
                f"{'; '.join(dense) or 'not run'}. Margins from a paired bootstrap over items and seeds (with one seed the "
-               "interval holds the item noise only); "
-               "\"established\" only when the interval excludes 0. From "
-               "[docs/results/recovery.md](docs/results/recovery.md), written by `python examples/headline_table.py "
-               "--write`.")
+               "interval holds the item noise only), with the share of resamples HyWIA wins; \"established\" only "
+               f"when the interval excludes 0. From {source}, written by `python examples/headline_table.py --write`.")
     return "\n".join([*textwrap.wrap(caption, 118, break_on_hyphens=False), "", *lines])
 
 
@@ -164,8 +184,10 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="rewrite the blocks in README.md and docs/benchmark.md")
     options = parser.parse_args()
     recovery_path = options.results_dir / RECOVERY
-    readme = (recovery_table(json.loads(recovery_path.read_text())) if recovery_path.exists() else
-              "The test-split grid has not been run yet (`examples/benchmark_recovery.py --split test`).")
+    recovery = json.loads(recovery_path.read_text()) if recovery_path.exists() else None
+    not_run = "The test-split grid has not been run yet (`examples/benchmark_recovery.py --split test`)."
+    readme = recovery_table(recovery) if recovery else not_run
+    recovery_full = recovery_table(recovery, full=True) if recovery else not_run
     criteria = "\n\n".join(f"{model} " + criteria_table(options.results_dir / name)
                             for model, (name, _) in MODELS.items())
     scoring_path = options.results_dir / SCORING
@@ -174,9 +196,10 @@ def main() -> None:
     if options.write:
         replace_block(README, "headline", readme)
         replace_block(BENCHMARK, "criteria", criteria)
+        replace_block(BENCHMARK, "recovery", recovery_full)
         replace_block(EVALUATION, "scoring", scoring)
     else:
-        print(readme, criteria, scoring, sep="\n\n")
+        print(readme, recovery_full, criteria, scoring, sep="\n\n")
 
 
 if __name__ == "__main__":
