@@ -49,7 +49,7 @@ def test_selection_data_must_be_apart_from_the_calibration_text(calibration, sel
 
 def test_choice_errors_list_what_is_allowed():
     with pytest.raises(ValueError, match="layer.*global"):
-        HyWIAConfig(scope="model")
+        HyWIAConfig(allocation="model")
     with pytest.raises(ValueError, match="magnitude_l1"):
         HyWIAConfig(importance="nope")
 
@@ -64,7 +64,7 @@ def test_default_layer_range_scales_with_depth():
 
 
 def test_save_and_load_round_trip(tmp_path):
-    config = HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l2", scope="global", seed=7)
+    config = HyWIAConfig(pruning_ratio=0.5, importance="magnitude_l2", allocation="global", seed=7)
     path = config.save_pretrained(tmp_path)
     assert path.name == CONFIG_NAME
     stored = json.loads(path.read_text())
