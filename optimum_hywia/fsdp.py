@@ -91,8 +91,9 @@ def gather_pruned(
     """On rank 0: a plain copy of the FSDP2-sharded `model` with every group of `groups` cut to `plan` (the
     original class; the caller makes it the pruned type). Other ranks: None. A collective: every rank calls it.
 
-    Tensors are gathered one at a time and each decoder layer is cut once its last tensor is in, so rank 0 holds at
-    most the pruned layers, one full layer and its own shard.
+    Tensors are gathered one at a time and each decoder layer is cut once its last tensor is in; every rank's shard of
+    a tensor is freed once that tensor is gathered, so the sharded `model` is used up (its parameters are empty
+    afterwards) and rank 0 holds at most the pruned layers, one full layer and the shards still to gather.
     """
     main = rank() == 0
     plain = None
@@ -112,7 +113,13 @@ def gather_pruned(
     current = None
     with torch.no_grad():
         for name, parameter in model.named_parameters():
-            full = parameter.full_tensor() if isinstance(parameter, DTensor) else parameter.detach().clone()
+            if isinstance(parameter, DTensor):
+                full = parameter.full_tensor()
+                # the sharded model is consumed, as one process cuts its model in place: each rank's shard is freed
+                # once gathered, so rank 0 holds the pruned tensors and the shards not yet gathered, never both whole
+                parameter.to_local().untyped_storage().resize_(0)
+            else:
+                full = parameter.detach().clone()
             index = _layer_index(name, prefix)
             if index != current:
                 cut(current)

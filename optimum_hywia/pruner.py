@@ -77,7 +77,8 @@ class HyWIAPruner:
         """Prune `model` in place and return it as the pruned-model type; `self.summary` says what changed.
 
         A model sharded with FSDP2 (`fsdp.shard_model`; every rank calls `prune`) is scored where it lies and
-        gathered, pruned, on rank 0, which gets the pruned model; the other ranks get None."""
+        gathered, pruned, on rank 0, which gets the pruned model; the other ranks get None. The sharded model is used
+        up by the gathering (its shards are freed as they are gathered), as one process's model is cut in place."""
         context = self.scoring_context(model, calibration_data, tokenizer)
         return self.apply(model, context, self.score(context))
 
