@@ -8,6 +8,7 @@ imported, and without it through `trust_remote_code`) → identical logits and g
 """
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -280,6 +281,11 @@ def test_saved_baichuan_carries_its_own_remote_code(saved_families):
     }
 
 
+def defines(code: str, name: str) -> bool:
+    """Whether module source `code` defines `name`: a class statement or a module-level assignment to it."""
+    return re.search(rf"^class {name}\(|^(\w+, )*{name}(, \w+)* = ", code, re.MULTILINE) is not None
+
+
 def test_each_family_saves_only_its_own_modeling_code(saved_families):
     """The saved folder holds its family's modeling file and the shared base, not the other families' code."""
     baichuan_own = {"modeling_baichuan.py", "configuration_baichuan.py"}  # the checkpoint's own remote code
@@ -289,7 +295,7 @@ def test_each_family_saves_only_its_own_modeling_code(saved_families):
         own_file = f"modeling_{config['model_type']}.py"
         assert set(code) == {own_file, "modeling_hywia_base.py"} | (baichuan_own if family == "baichuan" else set())
         assert config["auto_map"]["AutoModelForCausalLM"] == f"{own_file[:-3]}.{config['architectures'][0]}"
-        defined = {name for name in PRUNED_CLASS_NAMES if any(f"class {name}(" in text for text in code.values())}
+        defined = {name for name in PRUNED_CLASS_NAMES if any(defines(text, name) for text in code.values())}
         assert defined == {config["architectures"][0], config["auto_map"]["AutoConfig"].split(".")[1]}, family
         assert "class HyWIA" not in code["modeling_hywia_base.py"]
         hywia_imports = {line.split()[1] for text in code.values() for line in text.splitlines()

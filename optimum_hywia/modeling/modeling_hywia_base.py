@@ -7,17 +7,21 @@ own, named after its pruned ``model_type`` (``modeling_hywia_llama.py``, ``model
 each imports this one, relatively; `save_pretrained` copies the family's file and this one beside the weights, so a
 pruned model loads with ``trust_remote_code=True`` where optimum-hywia is not installed. This file is the one shared
 piece because seven families (and the Baichuan template) need the same checks, the same `hub_extension` hook and,
-for the five with the Llama layer layout (Llama, Mistral, Qwen2, Qwen3, Gemma 3 text), the same layer resizing:
-copying them into every family file would be duplicated code to keep in step.
+for the five with the Llama layer layout (Llama, Mistral, Qwen2, Qwen3, Gemma 3 text), the same layer resizing and
+the same classes: `llama_layout_types` builds a family's config and model classes from its transformers classes,
+so each of those family files is one call, and a new Llama-layout family is one more.
 
-Self-contained on purpose: it imports only torch.
+Self-contained on purpose: it imports only torch and huggingface_hub (a dependency of transformers).
 
 Example:
     >>> linear = resized_linear(layer.self_attn.o_proj, in_features=64)  # doctest: +SKIP
+    >>> from transformers import AutoModelForCausalLM  # a saved pruned model, without optimum-hywia:
+    >>> model = AutoModelForCausalLM.from_pretrained("path/to/pruned", trust_remote_code=True)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from huggingface_hub.dataclasses import strict
 from torch import nn
 
 WIDTH_KEYS = ("num_attention_heads", "num_key_value_heads", "intermediate_size")
@@ -54,15 +58,22 @@ def check_format_version(hywia: dict | None) -> None:
         )
 
 
-def check_layer_widths(layer_widths: list | None, num_hidden_layers: int) -> None:
-    """Raise ValueError when `layer_widths` cannot describe a model of `num_hidden_layers` layers."""
+def keyed_entries(layer_widths: list | None, num_hidden_layers: int, keys: tuple[str, ...]) -> list[tuple[int, dict]]:
+    """(index, entry) of every layer of `layer_widths` (none when it is None), once the depth is right and every
+    entry has `keys`; ValueError otherwise."""
     if layer_widths is None:
-        return
+        return []
     check_depth(layer_widths, num_hidden_layers)
     for index, widths in enumerate(layer_widths):
-        missing = [key for key in WIDTH_KEYS if key not in widths]
+        missing = [key for key in keys if key not in widths]
         if missing:
-            raise ValueError(f"`layer_widths[{index}]` lacks {missing}; each entry needs {list(WIDTH_KEYS)}.")
+            raise ValueError(f"`layer_widths[{index}]` lacks {missing}; each entry needs {list(keys)}.")
+    return list(enumerate(layer_widths))
+
+
+def check_layer_widths(layer_widths: list | None, num_hidden_layers: int) -> None:
+    """Raise ValueError when `layer_widths` cannot describe a model of `num_hidden_layers` layers."""
+    for index, widths in keyed_entries(layer_widths, num_hidden_layers, WIDTH_KEYS):
         heads, kv_heads = widths["num_attention_heads"], widths["num_key_value_heads"]
         if min(heads, kv_heads, widths["intermediate_size"]) < 1 or heads % kv_heads:
             raise ValueError(
@@ -136,3 +147,41 @@ class LlamaFamilyWidthsMixin:
     def validate_architecture(self):
         check_format_version(self.hywia)
         check_layer_widths(self.layer_widths, self.num_hidden_layers)
+
+
+def llama_layout_types(
+    module: str,
+    names: tuple[str, str],
+    base_classes: tuple[type, type],
+    model_type: str,
+    config_methods: dict | None = None,
+) -> tuple[type, type]:
+    """The pruned (config, model) classes of a Llama-layout family, defined in `module` (the family's own file,
+    the one `save_pretrained` copies beside the weights): `names` and `base_classes` are the (config, model) class
+    names and the family's transformers classes; `config_methods` override the config's (e.g. Qwen2's widths).
+
+    Example:
+        >>> HyWIAMistralConfig, HyWIAMistralForCausalLM = llama_layout_types(  # doctest: +SKIP
+        ...     __name__, ("HyWIAMistralConfig", "HyWIAMistralForCausalLM"), (MistralConfig, MistralForCausalLM),
+        ...     "hywia_mistral")
+    """
+    config_name, model_name = names
+    base_config, base_model = base_classes
+    family = base_model.__name__.removesuffix("ForCausalLM")
+    config = strict(type(config_name, (LlamaFamilyWidthsMixin, base_config), {
+        "__module__": module,
+        "__qualname__": config_name,
+        "__doc__": f"A {family} config whose layers may each keep their own number of heads and MLP channels.",
+        "__annotations__": {"layer_widths": "list | None", "hywia": "dict | None"},
+        "model_type": model_type,
+        "layer_widths": None,
+        "hywia": None,
+        **(config_methods or {}),
+    }))
+    model = type(model_name, (PrunedModelHubMixin, PrunedLayersMixin, base_model), {
+        "__module__": module,
+        "__qualname__": model_name,
+        "__doc__": f"A structurally pruned {family} (heads, KV groups and MLP channels removed per layer).",
+        "config_class": config,
+    })
+    return config, model

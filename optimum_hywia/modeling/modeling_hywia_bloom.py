@@ -20,7 +20,7 @@ from torch import nn
 from transformers import BloomConfig, BloomForCausalLM
 from transformers.models.bloom.modeling_bloom import BloomAttention
 
-from .modeling_hywia_base import PrunedModelHubMixin, check_depth, check_format_version, resized_linear
+from .modeling_hywia_base import PrunedModelHubMixin, check_format_version, keyed_entries, resized_linear
 
 BLOOM_WIDTH_KEYS = ("num_attention_heads", "kept_heads", "intermediate_size")
 
@@ -69,13 +69,7 @@ def resize_bloom_layer(layer: nn.Module, widths: dict) -> None:
 
 def check_bloom_layer_widths(layer_widths: list | None, num_hidden_layers: int, num_heads: int) -> None:
     """Raise ValueError when `layer_widths` cannot describe a Bloom of this depth and head count."""
-    if layer_widths is None:
-        return
-    check_depth(layer_widths, num_hidden_layers)
-    for index, widths in enumerate(layer_widths):
-        missing = [key for key in BLOOM_WIDTH_KEYS if key not in widths]
-        if missing:
-            raise ValueError(f"`layer_widths[{index}]` lacks {missing}; each entry needs {list(BLOOM_WIDTH_KEYS)}.")
+    for index, widths in keyed_entries(layer_widths, num_hidden_layers, BLOOM_WIDTH_KEYS):
         kept = list(widths["kept_heads"])
         valid_heads = kept == sorted(set(kept)) and all(0 <= head < num_heads for head in kept)
         if not kept or len(kept) != widths["num_attention_heads"] or not valid_heads or widths["intermediate_size"] < 1:
