@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -148,3 +149,22 @@ def test_failed_save_leaves_the_previous_save_intact(pruned_non_uniform, tmp_pat
         save_pruned_model(model, target)
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["pruned"]
+
+
+OLD_SAVES = Path(__file__).resolve().parent / "saves" / "before_llama_layout_types"
+
+
+@pytest.mark.parametrize("block_package", [False, True], ids=["installed", "remote_code"])
+@pytest.mark.parametrize("family", ["llama_gqa", "qwen2"])
+def test_saves_from_before_the_llama_layout_factory_still_load(family, block_package, tmp_path):
+    """Tiny pruned models saved by the code before `llama_layout_types` (their family classes written out as class
+    statements, in the modeling files they carry) load with and without the package and give the logits they gave."""
+    folder = tmp_path / family
+    shutil.copytree(OLD_SAVES / family, folder)
+    own = [path for path in folder.glob("modeling_hywia_*.py") if path.name != "modeling_hywia_base.py"]
+    assert len(own) == 1 and "class HyWIA" in own[0].read_text()  # the family file in its old form
+    expected = load_file(folder / "expected_logits.safetensors")
+    assert torch.equal(expected["input_ids"], INPUT)
+    loaded_by = load_in_fresh_process(folder, tmp_path / "out.safetensors", block_package=block_package)
+    assert loaded_by.split()[1].startswith("HyWIA")
+    torch.testing.assert_close(load_file(tmp_path / "out.safetensors")["logits"], expected["logits"], rtol=0, atol=1e-6)
