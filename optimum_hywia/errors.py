@@ -51,6 +51,11 @@ class TokenizerMismatchError(HyWIAError, ValueError):
     """A tokenizer whose token ids do not fit the model's embedding table."""
 
 
+class PlacementError(HyWIAError, ValueError):
+    """A model whose weights are not where pruning can reach them: offloaded by accelerate (`device_map` with CPU or
+    disk offload) or on the meta device."""
+
+
 class NonFiniteError(HyWIAError, FloatingPointError):
     """A NaN or infinite value in a weight, a gradient statistic or an importance score: pruning stops before any
     plan is made, since a plan from such numbers is meaningless."""

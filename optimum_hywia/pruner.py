@@ -22,6 +22,7 @@ from .importance.sharded import is_fully_sharded
 from .importance.statistics import Need
 from .modeling import save_pruned_model, to_pruned_model
 from .modeling.modeling_hywia_base import FORMAT_VERSION
+from .placement import check_placement
 from .summary import PruningSummary
 from .surgery import apply_plan
 from .version import __version__
@@ -160,6 +161,7 @@ class HyWIAPruner:
         """The unit groups of the pruned layers and, when the criterion needs it, the calibration batches;
         `accumulate` replaces the single-process gradient pass (e.g. `distributed.sharded_gradients`)."""
         groups = self.unit_groups(model)  # first: an unsupported model fails before any calibration work
+        check_placement(model)
         check_weights(model)
         if tokenizer is not None:
             check_tokenizer_fits(tokenizer, model.get_input_embeddings().num_embeddings)

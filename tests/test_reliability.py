@@ -18,6 +18,7 @@ from typing import Callable
 
 import pytest
 import torch
+from accelerate import cpu_offload
 from transformers import GPT2Config
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner, save_pruned_model
@@ -29,6 +30,7 @@ from optimum_hywia.errors import (
     ConfigError,
     HyWIAError,
     OutputFolderError,
+    PlacementError,
     TokenizerMismatchError,
 )
 from optimum_hywia.evaluation import perplexity
@@ -249,6 +251,27 @@ def test_api_tokenizer_vocab_mismatch():
                          calibration_seq_len=8)
     with pytest.raises(TokenizerMismatchError, match="Use the tokenizer saved with this model"):
         pruner.prune(tiny_model("llama_gqa"), tokenizer=byte_tokenizer())
+
+
+def test_api_offloaded_weights():
+    model = tiny_model("llama_gqa")
+    ids = torch.randint(0, 50, (1, 8), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        dense_logits = model(ids).logits
+    cpu_offload(model, execution_device=torch.device("cpu"))  # weights leave the modules, swapped in per forward
+    pruner = HyWIAPruner(importance="element1", skip_first_layers=1, skip_last_layers=1, num_calibration_samples=2,
+                         calibration_seq_len=8)
+    with pytest.raises(PlacementError, match="offloaded by accelerate.*--fsdp"):
+        pruner.prune(model, calibration_data=torch.randint(0, 50, (2, 8)))
+    with torch.no_grad():  # the offloaded model still runs and computes what it did
+        assert torch.equal(model(ids).logits, dense_logits)
+
+
+def test_api_meta_weights():
+    with torch.device("meta"):
+        model = tiny_model("llama_gqa")
+    with pytest.raises(PlacementError, match="meta device.*no weights to score"):
+        HyWIAPruner(importance="element1").prune(model, calibration_data=torch.randint(0, 50, (2, 8)))
 
 
 def test_api_newer_format_version(pruned_save, tmp_path):
