@@ -3,7 +3,8 @@
     torchrun --nproc_per_node 2 tests/fsdp_run.py OUT      # sharded over two gloo processes
     python tests/fsdp_run.py OUT --single                  # the same pruning in one process, unsharded
 
-For each scenario (element1 under llm_pruner, HyWIA's defaults, FLAP) the pruned model is saved by rank 0 to
+For each scenario (element1 under llm_pruner with the streamed and with the buffered statistics pass, HyWIA's
+defaults, FLAP) the pruned model is saved by rank 0 to
 OUT/<scenario>, and each rank writes OUT/<scenario>-rank<r>.json: the world size, the layer widths it got (None on
 the ranks that get no model) and its peak resident memory.
 """
@@ -31,12 +32,14 @@ from optimum_hywia.fsdp import init_distributed, shard_model  # noqa: E402
 BASE = dict(pruning_ratio=0.5, skip_first_layers=0, skip_last_layers=0, fusion_steps=4, fusion_eval_every=2,
             fusion_holdout_samples=2)
 SCENARIOS = {"llm_pruner": dict(importance="element1", allocation="llm_pruner"),
+             "llm_pruner_buffered": dict(importance="element1", allocation="llm_pruner", statistics_pass="buffered"),
              "hywia": dict(),
              "flap": dict(importance="flap", allocation="params_global")}
 
 
 def calibration() -> torch.Tensor:
-    """Ten windows: three batches of 4, 4, 2, so with two ranks one rank has a batch fewer (a zero-weighted pass)."""
+    """Ten windows: three batches of 4, 4, 2, so with two ranks the buffered pass gives one rank a batch fewer (a
+    zero-weighted pass) and the streamed one gives each rank five windows of unequal weights."""
     return torch.randint(0, VOCAB, (10, 16), generator=torch.Generator().manual_seed(5))
 
 

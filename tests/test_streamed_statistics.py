@@ -25,13 +25,13 @@ FIRST_ORDER = [name for name in available_importances()
 def _spy_streaming(monkeypatch) -> list[int]:
     """Record the gradient elements held by the reducer each time a group is reduced."""
     held = []
-    reduce = streamed_module._GroupReducer._reduce
+    reduce = streamed_module.GroupReducer._reduce
 
     def spying(self, key):
         held.append(sum(g.numel() for g in self.gradients.values()))
         return reduce(self, key)
 
-    monkeypatch.setattr(streamed_module._GroupReducer, "_reduce", spying)
+    monkeypatch.setattr(streamed_module.GroupReducer, "_reduce", spying)
     return held
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..architectures import UnitGroup, UnitMember, member_module
-from .units import scatter_to_units
+from .units import scatter_to_units, whole_tensor
 
 SAMPLE_SIZE = 65536
 REDUCTION_DTYPE = torch.float32  # per-weight saliencies while reducing; per-unit statistics are float64
@@ -100,11 +100,11 @@ def reduce_group(
     sample, start = [], 0
     for member, count in zip(group.members, counts):
         linear = member_module(layer, member)
-        weight = linear.weight.detach().to(REDUCTION_DTYPE)
+        weight = whole_tensor(linear.weight.detach()).to(REDUCTION_DTYPE)  # an FSDP2 shard: gathered
         g_w, f_w = buffers.pop(id(linear.weight))
         has_bias = member.dim == 0 and linear.bias is not None
         if has_bias:
-            bias = linear.bias.detach().to(REDUCTION_DTYPE)
+            bias = whole_tensor(linear.bias.detach()).to(REDUCTION_DTYPE)
             g_b, f_b = buffers.pop(id(linear.bias))
         saliency = {"1": weight * g_w}
         bias_saliency = {"1": bias * g_b} if has_bias else {}

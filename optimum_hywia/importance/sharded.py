@@ -1,14 +1,19 @@
 """First-order Taylor statistics of a model sharded with FSDP2 (`torch.distributed.fsdp.fully_shard`).
 
-Each rank runs the calibration batches `rank, rank + world, ...` through the sharded model (the ranks with one
-batch fewer run a zero-weighted pass, so every rank joins every collective). FSDP2 hands each parameter's gradient
-to a post-accumulate-grad hook already reduce-scattered: the rank's rows of the mean over ranks. The hooks sum these
-shards in `config.statistics_dtype`, so a rank holds 1/world of the per-weight sums (under the default
-`statistics_pass="streamed"`, as lean as that pass: decoder layers checkpointed and each batch's backward in chunks
-whose logits stay within `gradient_pass.LOGITS_CHUNK_BYTES`); world × the sum is g over
-the whole calibration set, the same g as one process's pass up to float rounding. Then, one decoder layer at a
-time, the layer is unsharded, its members' sums are gathered, and each group is reduced by `reduction.reduce_group`,
-the reduction of one process: every rank ends with the same statistics, and the plan made from them is the same.
+Streamed (the default, `statistics_pass="streamed"`, `streamed_sharded_statistics`): each rank runs its share of the
+calibration windows (`rank, rank + world, ...`) through the sharded model once, every decoder layer checkpointed,
+and backward once, as the one-process streamed pass does. FSDP2 hands each parameter's gradient to a
+post-accumulate-grad hook once, already reduce-scattered (the rank's rows of the mean over ranks); the hook gathers
+it, × world, and as soon as a group's last member is in the group is reduced by `reduction.reduce_group` on the
+gathered weights. Every rank runs the same hooks in the same order, so the gathers pair up, and every rank ends with
+the same statistics: no per-weight sum outlives its layer, so a rank holds about its shard of the weights.
+
+Buffered (`statistics_pass="buffered"`, or where the streamed pass does not apply): each rank runs the calibration
+batches `rank, rank + world, ...` (the ranks with one batch fewer run a zero-weighted pass, so every rank joins
+every collective); the hooks sum the gradient shards in `config.statistics_dtype`, so a rank holds 1/world of the
+per-weight sums (decoder layers checkpointed and each batch's backward in chunks whose logits stay within
+`gradient_pass.LOGITS_CHUNK_BYTES`); then, one decoder layer at a time, the layer is unsharded, its members' sums
+are gathered (× world) and each group is reduced by the same `reduce_group`.
 
 Second-order statistics need each sequence's own gradient, which FSDP2 averages over ranks: they are refused.
 
@@ -21,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING
 
 import torch
@@ -28,6 +34,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.fsdp import FSDPModule
 from torch.distributed.tensor import DTensor
+from torch.utils.checkpoint import checkpoint
 from tqdm.auto import tqdm
 
 from ..architectures import UnitGroup, groups_by_layer, member_module
@@ -44,6 +51,7 @@ from .gradient_pass import (
     windows_per_chunk,
 )
 from .reduction import TaylorStatistics, group_generator, reduce_group
+from .streamed import GroupReducer, head_logits, weighted_loss, window_weights
 from .units import whole_tensor
 
 if TYPE_CHECKING:
@@ -131,6 +139,8 @@ def sharded_statistics(context: ScoringContext, second_order: bool = False) -> d
                 f"Decoder layer {index} is not an FSDP module: shard every decoder layer with `fully_shard(layer)` "
                 "before the model (`optimum_hywia.fsdp.shard_model` does both)."
             )
+    if can_stream_sharded(context):
+        return streamed_sharded_statistics(context)
     sharded_params = {index: _layer_members(context.layers[index], groups) for index, groups in by_layer.items()}
     sums = _sharded_pass(context, member_parameters(context))
     world = float(dist.get_world_size())  # FSDP2 averages the shards over ranks; the pass wants their sum
@@ -166,3 +176,60 @@ def _reduce_layer(
     return {
         group.key: reduce_group(group, layer, buffers, group_generator(context, group)) for group in groups
     }
+
+
+def can_stream_sharded(context: ScoringContext) -> bool:
+    """Whether the streamed sharded pass applies: the streamed pass asked for, batches of one length, layers that
+    checkpoint, a forward that takes `logits_to_keep`, and logits that are the output head on the last hidden state
+    (checked on one window)."""
+    model = context.model
+    if context.config.statistics_pass != "streamed" or len({batch.shape[1] for batch in context.calibration}) != 1:
+        return False
+    if not supports_activation_checkpointing(model) or model.get_output_embeddings() is None:
+        return False
+    if "logits_to_keep" not in inspect.signature(model.forward).parameters:
+        return False
+    window = context.calibration[0][:1].to(input_device(model))
+    with torch.no_grad():
+        output = model(input_ids=window, output_hidden_states=True, use_cache=False)
+        expected, found = output.logits.float(), head_logits(model, output.hidden_states[-1]).float()
+    tolerance = 1e-3 * float(expected.abs().max()) + 1e-5
+    return found.shape == expected.shape and bool((found - expected).abs().max() <= tolerance)
+
+
+def streamed_sharded_statistics(context: ScoringContext) -> dict[GroupKey, TaylorStatistics]:
+    """The streamed pass (`streamed.py`) on an FSDP2-sharded model: each rank runs its share of the calibration
+    windows (`rank, rank + world, ...`, each with its weight in the whole set's loss) through the model once, all
+    decoder layers checkpointed, and backward once. FSDP2 hands each parameter's gradient over once, a shard of the
+    mean over ranks; the reducer gathers it (× world: the sum over every rank's windows) and, when a group's last
+    member is in, reduces the group on whole weights. Every rank runs the same hooks in the same order, so their
+    gathers pair up, and ends with the same statistics; no per-weight sum outlives its layer."""
+    model = context.model
+    world, rank = dist.get_world_size(), dist.get_rank()
+    device = input_device(model)
+    windows, weights = torch.cat(context.calibration), window_weights(context.calibration)
+    own = torch.arange(rank, len(windows), world)
+    if len(own):
+        input_ids, weights = windows[own].to(device), weights[own].to(device)
+    else:  # more ranks than windows: a zero-weighted window keeps this rank in the others' collectives
+        input_ids, weights = windows[:1].to(device), torch.zeros(1, device=device)
+    per_chunk = windows_per_chunk(model, input_ids.shape[1])
+    reducer = GroupReducer(context, context.groups, full_gradient=lambda gradient: whole_tensor(gradient).mul_(world))
+    no_logits = torch.zeros(0, dtype=torch.long, device=device)  # only the hidden states: logits come in chunks
+    params = member_parameters(context)
+    progress = tqdm(total=2, desc="Gradients (sharded, streamed)", leave=False, disable=rank != 0)
+    with gradient_scope(model, params), activation_checkpointing(model, True), reducer.hooked(), torch.enable_grad():
+        output = model(input_ids=input_ids, output_hidden_states=True, logits_to_keep=no_logits, use_cache=False)
+        hidden = output.hidden_states[-1]
+        del output
+        progress.update()
+        loss = sum(
+            checkpoint(weighted_loss, model, hidden[i: i + per_chunk], input_ids[i: i + per_chunk],
+                       weights[i: i + per_chunk], use_reentrant=False)
+            for i in range(0, len(input_ids), per_chunk)
+        )
+        del hidden
+        loss.backward()
+        progress.update()
+    progress.close()
+    return reducer.finish()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -95,11 +95,16 @@ def can_stream(context: ScoringContext) -> bool:
     return True
 
 
-class _GroupReducer:
-    """Post-accumulate-grad hooks that reduce each group the moment its last member gradient arrives."""
+class GroupReducer:
+    """Post-accumulate-grad hooks that reduce each group the moment its last member gradient arrives.
 
-    def __init__(self, context: ScoringContext, groups: list[UnitGroup]):
+    `full_gradient` turns what a hook receives into the parameter's whole gradient g (default: as it is; an FSDP2
+    shard of the ranks' mean is gathered and scaled by the world size, `sharded.py`)."""
+
+    def __init__(self, context: ScoringContext, groups: list[UnitGroup],
+                 full_gradient: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.context = context
+        self.full_gradient = full_gradient or (lambda gradient: gradient)
         self.names = {id(p): name for name, p in context.model.named_parameters()}
         self.members = {group.key: member_parameters(context, [group]) for group in groups}
         self.groups = {group.key: group for group in groups}
@@ -113,7 +118,7 @@ class _GroupReducer:
         self.statistics: dict[GroupKey, TaylorStatistics] = {}
 
     def _hook(self, param: nn.Parameter) -> None:
-        gradient, param.grad = param.grad, None
+        gradient, param.grad = self.full_gradient(param.grad), None
         check_gradient(self.names.get(id(param), "a member projection"), gradient)
         self.gradients[id(param)] = gradient
         for key in self.groups_of[id(param)]:
@@ -124,7 +129,9 @@ class _GroupReducer:
     def _reduce(self, key: GroupKey) -> None:
         group, params = self.groups[key], self.members[key]
         buffers = {
-            id(p): (self.gradients[id(p)] if id(p) in self.gradients else torch.zeros_like(p), None) for p in params
+            id(p): (self.gradients[id(p)] if id(p) in self.gradients else
+                    torch.zeros(p.shape, dtype=p.dtype, device=p.device), None)
+            for p in params
         }
         self.statistics[key] = reduce_group(group, self.context.layer_of(group), buffers,
                                             group_generator(self.context, group))
@@ -134,7 +141,7 @@ class _GroupReducer:
                 self.gradients.pop(id(p), None)
 
     @contextmanager
-    def hooked(self) -> Iterator["_GroupReducer"]:
+    def hooked(self) -> Iterator["GroupReducer"]:
         params = {id(p): p for members in self.members.values() for p in members}.values()
         saved = [(p, p.grad) for p in params]
         handles = [p.register_post_accumulate_grad_hook(self._hook) for p in params]
@@ -155,12 +162,12 @@ class _GroupReducer:
         return {key: self.statistics[key] for key in self.groups}
 
 
-def _window_weights(calibration: list[torch.Tensor]) -> torch.Tensor:
+def window_weights(calibration: list[torch.Tensor]) -> torch.Tensor:
     """Per window: 1/(|its batch|·(L−1)), which makes the weighted token-loss sum Σ_batches mean loss."""
     return torch.cat([torch.full((len(batch),), 1.0 / (len(batch) * (batch.shape[1] - 1))) for batch in calibration])
 
 
-def _weighted_loss(model: nn.Module, hidden: torch.Tensor, input_ids: torch.Tensor, weights: torch.Tensor):
+def weighted_loss(model: nn.Module, hidden: torch.Tensor, input_ids: torch.Tensor, weights: torch.Tensor):
     logits = head_logits(model, hidden[:, :-1]).float()
     tokens = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), input_ids[:, 1:].reshape(-1), reduction="none")
     return (tokens.view(len(input_ids), -1).sum(1) * weights).sum()
@@ -171,16 +178,16 @@ def streamed_statistics(context: ScoringContext) -> dict[GroupKey, TaylorStatist
     model = context.model
     device = input_device(model)
     input_ids = torch.cat(context.calibration).to(device)
-    weights = _window_weights(context.calibration).to(device)
+    weights = window_weights(context.calibration).to(device)
     per_chunk = windows_per_chunk(model, input_ids.shape[1])
-    reducer = _GroupReducer(context, context.groups)
+    reducer = GroupReducer(context, context.groups)
     params = member_parameters(context)
     progress = tqdm(total=2, desc="Gradients (streamed)", leave=False)
     with gradient_scope(model, params), activation_checkpointing(model, True), reducer.hooked(), torch.enable_grad():
         hidden = last_hidden_state(model, input_ids)
         progress.update()
         loss = sum(
-            checkpoint(_weighted_loss, model, hidden[i: i + per_chunk], input_ids[i: i + per_chunk],
+            checkpoint(weighted_loss, model, hidden[i: i + per_chunk], input_ids[i: i + per_chunk],
                        weights[i: i + per_chunk], use_reentrant=False)
             for i in range(0, len(input_ids), per_chunk)
         )
