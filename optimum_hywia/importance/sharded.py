@@ -34,7 +34,6 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.fsdp import FSDPModule
 from torch.distributed.tensor import DTensor
-from torch.utils.checkpoint import checkpoint
 from tqdm.auto import tqdm
 
 from ..architectures import UnitGroup, groups_by_layer, member_module
@@ -51,7 +50,7 @@ from .gradient_pass import (
     windows_per_chunk,
 )
 from .reduction import TaylorStatistics, group_generator, reduce_group
-from .streamed import GroupReducer, head_logits, weighted_loss, window_weights
+from .streamed import GroupReducer, head_logits, streamed_pass, window_weights
 from .units import whole_tensor
 
 if TYPE_CHECKING:
@@ -213,23 +212,14 @@ def streamed_sharded_statistics(context: ScoringContext) -> dict[GroupKey, Taylo
         input_ids, weights = windows[own].to(device), weights[own].to(device)
     else:  # more ranks than windows: a zero-weighted window keeps this rank in the others' collectives
         input_ids, weights = windows[:1].to(device), torch.zeros(1, device=device)
-    per_chunk = windows_per_chunk(model, input_ids.shape[1])
     reducer = GroupReducer(context, context.groups, full_gradient=lambda gradient: whole_tensor(gradient).mul_(world))
-    no_logits = torch.zeros(0, dtype=torch.long, device=device)  # only the hidden states: logits come in chunks
-    params = member_parameters(context)
-    progress = tqdm(total=2, desc="Gradients (sharded, streamed)", leave=False, disable=rank != 0)
-    with gradient_scope(model, params), activation_checkpointing(model, True), reducer.hooked(), torch.enable_grad():
-        output = model(input_ids=input_ids, output_hidden_states=True, logits_to_keep=no_logits, use_cache=False)
-        hidden = output.hidden_states[-1]
-        del output
-        progress.update()
-        loss = sum(
-            checkpoint(weighted_loss, model, hidden[i: i + per_chunk], input_ids[i: i + per_chunk],
-                       weights[i: i + per_chunk], use_reentrant=False)
-            for i in range(0, len(input_ids), per_chunk)
-        )
-        del hidden
-        loss.backward()
-        progress.update()
-    progress.close()
-    return reducer.finish()
+    return streamed_pass(context, input_ids, weights, _hidden_through_the_root, reducer,
+                         desc="Gradients (sharded, streamed)", show_progress=rank == 0)
+
+
+def _hidden_through_the_root(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
+    """The last hidden state from a forward of the FSDP2 root (which gathers the embeddings and the output head, and
+    keeps them gathered until the backward pass) that computes no logits: they come in chunks (`streamed_pass`)."""
+    no_logits = torch.zeros(0, dtype=torch.long, device=input_ids.device)
+    output = model(input_ids=input_ids, output_hidden_states=True, logits_to_keep=no_logits, use_cache=False)
+    return output.hidden_states[-1]

@@ -175,16 +175,30 @@ def weighted_loss(model: nn.Module, hidden: torch.Tensor, input_ids: torch.Tenso
 
 def streamed_statistics(context: ScoringContext) -> dict[GroupKey, TaylorStatistics]:
     """First-order `TaylorStatistics` of every pruned group from one streamed backward pass (module docstring)."""
-    model = context.model
-    device = input_device(model)
+    device = input_device(context.model)
     input_ids = torch.cat(context.calibration).to(device)
     weights = window_weights(context.calibration).to(device)
+    return streamed_pass(context, input_ids, weights, last_hidden_state, GroupReducer(context, context.groups))
+
+
+def streamed_pass(
+    context: ScoringContext,
+    input_ids: torch.Tensor,
+    weights: torch.Tensor,
+    hidden_of: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+    reducer: GroupReducer,
+    desc: str = "Gradients (streamed)",
+    show_progress: bool = True,
+) -> dict[GroupKey, TaylorStatistics]:
+    """One streamed pass over `input_ids` [N, L]: the last hidden state `hidden_of(model, input_ids)` with every
+    decoder layer checkpointed, the `weights`-weighted token loss from it in checkpointed chunks, one backward, the
+    `reducer`'s hooks reducing each group as its gradients arrive; returns the reducer's statistics."""
+    model = context.model
     per_chunk = windows_per_chunk(model, input_ids.shape[1])
-    reducer = GroupReducer(context, context.groups)
     params = member_parameters(context)
-    progress = tqdm(total=2, desc="Gradients (streamed)", leave=False)
+    progress = tqdm(total=2, desc=desc, leave=False, disable=not show_progress)
     with gradient_scope(model, params), activation_checkpointing(model, True), reducer.hooked(), torch.enable_grad():
-        hidden = last_hidden_state(model, input_ids)
+        hidden = hidden_of(model, input_ids)
         progress.update()
         loss = sum(
             checkpoint(weighted_loss, model, hidden[i: i + per_chunk], input_ids[i: i + per_chunk],
