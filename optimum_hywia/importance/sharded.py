@@ -50,7 +50,7 @@ from .gradient_pass import (
     windows_per_chunk,
 )
 from .reduction import TaylorStatistics, group_generator, reduce_group
-from .streamed import GroupReducer, head_logits, streamed_pass, window_weights
+from .streamed import GroupReducer, can_stream, streamed_pass, window_weights
 from .units import whole_tensor
 
 if TYPE_CHECKING:
@@ -178,22 +178,11 @@ def _reduce_layer(
 
 
 def can_stream_sharded(context: ScoringContext) -> bool:
-    """Whether the streamed sharded pass applies: the streamed pass asked for, batches of one length, layers that
-    checkpoint, a forward that takes `logits_to_keep`, and logits that are the output head on the last hidden state
-    (checked on one window)."""
-    model = context.model
-    if context.config.statistics_pass != "streamed" or len({batch.shape[1] for batch in context.calibration}) != 1:
+    """Whether the streamed sharded pass applies: a forward that takes `logits_to_keep` (the root computes no
+    logits) and the one-process conditions (`streamed.can_stream`) with the hidden state from the FSDP root."""
+    if "logits_to_keep" not in inspect.signature(context.model.forward).parameters:
         return False
-    if not supports_activation_checkpointing(model) or model.get_output_embeddings() is None:
-        return False
-    if "logits_to_keep" not in inspect.signature(model.forward).parameters:
-        return False
-    window = context.calibration[0][:1].to(input_device(model))
-    with torch.no_grad():
-        output = model(input_ids=window, output_hidden_states=True, use_cache=False)
-        expected, found = output.logits.float(), head_logits(model, output.hidden_states[-1]).float()
-    tolerance = 1e-3 * float(expected.abs().max()) + 1e-5
-    return found.shape == expected.shape and bool((found - expected).abs().max() <= tolerance)
+    return can_stream(context, _hidden_through_the_root)
 
 
 def streamed_sharded_statistics(context: ScoringContext) -> dict[GroupKey, TaylorStatistics]:

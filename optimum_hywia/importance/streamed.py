@@ -63,19 +63,24 @@ def last_hidden_state(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor
     return model.base_model(input_ids=input_ids, use_cache=False).last_hidden_state
 
 
-def head_reproduces_logits(model: nn.Module, window: torch.Tensor) -> bool:
-    """Whether `head_logits(last_hidden_state)` gives the model's own logits on `window` [1, L] (one no-grad pass)."""
+HiddenOf = Callable[[nn.Module, torch.Tensor], torch.Tensor]  # (model, input ids) -> the last hidden state
+
+
+def head_reproduces_logits(model: nn.Module, window: torch.Tensor, hidden_of: HiddenOf = last_hidden_state) -> bool:
+    """Whether `head_logits(hidden_of(model, window))` gives the model's own logits on `window` [1, L] (no-grad
+    passes)."""
     if model.get_output_embeddings() is None or getattr(model, "base_model", model) is model:
         return False
     with torch.no_grad():
         expected = model(input_ids=window, use_cache=False).logits.float()
-        found = head_logits(model, last_hidden_state(model, window)).float()
+        found = head_logits(model, hidden_of(model, window)).float()
     tolerance = 1e-3 * float(expected.abs().max()) + 1e-5
     return found.shape == expected.shape and bool((found - expected).abs().max() <= tolerance)
 
 
-def can_stream(context: ScoringContext) -> bool:
-    """Whether the streamed pass applies to `context` (module docstring); logs why not when the config asked for it."""
+def can_stream(context: ScoringContext, hidden_of: HiddenOf = last_hidden_state) -> bool:
+    """Whether the streamed pass applies to `context` (module docstring), its last hidden state taken by
+    `hidden_of`; logs why not when the config asked for it."""
     if context.config.statistics_pass != "streamed" or not context.calibration:
         return False
     if len({batch.shape[1] for batch in context.calibration}) != 1:
@@ -86,7 +91,7 @@ def can_stream(context: ScoringContext) -> bool:
                     type(context.model).__name__)
         return False
     window = context.calibration[0][:1].to(input_device(context.model))
-    if not head_reproduces_logits(context.model, window):
+    if not head_reproduces_logits(context.model, window, hidden_of):
         logger.warning(
             "%s: its logits are not its output head applied to its base model's hidden state, so the Taylor "
             "statistics use the buffered pass (`statistics_pass='buffered'`, more memory).", type(context.model).__name__
@@ -167,7 +172,7 @@ def window_weights(calibration: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([torch.full((len(batch),), 1.0 / (len(batch) * (batch.shape[1] - 1))) for batch in calibration])
 
 
-def weighted_loss(model: nn.Module, hidden: torch.Tensor, input_ids: torch.Tensor, weights: torch.Tensor):
+def _weighted_loss(model: nn.Module, hidden: torch.Tensor, input_ids: torch.Tensor, weights: torch.Tensor):
     logits = head_logits(model, hidden[:, :-1]).float()
     tokens = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), input_ids[:, 1:].reshape(-1), reduction="none")
     return (tokens.view(len(input_ids), -1).sum(1) * weights).sum()
@@ -185,7 +190,7 @@ def streamed_pass(
     context: ScoringContext,
     input_ids: torch.Tensor,
     weights: torch.Tensor,
-    hidden_of: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+    hidden_of: HiddenOf,
     reducer: GroupReducer,
     desc: str = "Gradients (streamed)",
     show_progress: bool = True,
@@ -201,7 +206,7 @@ def streamed_pass(
         hidden = hidden_of(model, input_ids)
         progress.update()
         loss = sum(
-            checkpoint(weighted_loss, model, hidden[i: i + per_chunk], input_ids[i: i + per_chunk],
+            checkpoint(_weighted_loss, model, hidden[i: i + per_chunk], input_ids[i: i + per_chunk],
                        weights[i: i + per_chunk], use_reentrant=False)
             for i in range(0, len(input_ids), per_chunk)
         )

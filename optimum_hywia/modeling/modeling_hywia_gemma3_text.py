@@ -7,10 +7,11 @@ are pruned alike.
 Built by `modeling_hywia_base.llama_layout_types` (how such a model loads: that module's docstring).
 """
 
-from transformers import Gemma3TextConfig, Gemma3ForCausalLM
+from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
 from .modeling_hywia_base import llama_layout_types
 
 HyWIAGemma3TextConfig, HyWIAGemma3ForCausalLM = llama_layout_types(
-    __name__, ("HyWIAGemma3TextConfig", "HyWIAGemma3ForCausalLM"), (Gemma3TextConfig, Gemma3ForCausalLM), "hywia_gemma3_text"
+    __name__, ("HyWIAGemma3TextConfig", "HyWIAGemma3ForCausalLM"), (Gemma3TextConfig, Gemma3ForCausalLM),
+    "hywia_gemma3_text",
 )
