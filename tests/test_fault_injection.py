@@ -120,12 +120,19 @@ def _local_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
+def _private_tmpdir(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """A killed child cannot clean its scratch folders: keep them under the test's own folder."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    return {**env, "TMPDIR": str(scratch)}
+
+
 def test_sigkill_during_prune_save_leaves_previous_save_or_nothing(tmp_path, forkserver):
     save_tiny_checkpoint(tmp_path / "tiny")
     source, output = tmp_path / "tiny", tmp_path / "out"
     source_bytes = snapshot(source)
     argv = ["prune", "--model", str(source), "--output", str(output), *CHEAP]
-    server = forkserver(_local_env())
+    server = forkserver(_private_tmpdir(_local_env(), tmp_path))
 
     def staging_folders() -> set[Path]:
         return set(tmp_path.glob(".out.tmp-*")) | set(tmp_path.glob(".out.old-*"))
@@ -147,7 +154,7 @@ def test_sigkill_during_prune_save_leaves_previous_save_or_nothing(tmp_path, for
 def test_sigkill_during_push_keeps_local_save_and_retry_succeeds(local_hub, tmp_path, forkserver):
     save_tiny_checkpoint(tmp_path / "tiny")
     folder = tmp_path / "pruned"
-    server = forkserver(local_hub.client_env(tmp_path / "hf", with_token=True))
+    server = forkserver(_private_tmpdir(local_hub.client_env(tmp_path / "hf", with_token=True), tmp_path))
     pid = server.start(["prune", "--model", str(tmp_path / "tiny"), "--output", str(folder), *CHEAP])
     assert pid > 0 and server.wait() == 0
     local_bytes = snapshot(folder)
