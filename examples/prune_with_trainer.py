@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -25,13 +26,17 @@ import torch
 from accelerate import PartialState
 from transformers import TrainerCallback, TrainingArguments
 
-from bench_common import command_line, machine_info, write_results
 from optimum_hywia import HyWIAConfig, HyWIATrainer
-from optimum_hywia.callback import HyWIACallback
-from optimum_hywia.distillation import DistillationConfig, copy_teacher
 from optimum_hywia.data import load_model_and_tokenizer
 from optimum_hywia.evaluation import perplexity
-from optimum_hywia.recovery import LLM_PRUNER_LORA, lora_config, text_dataset
+from optimum_hywia.training.callback import HyWIACallback
+from optimum_hywia.training.distillation import DistillationConfig, copy_teacher
+from optimum_hywia.training.recovery import LLM_PRUNER_LORA, lora_config, text_dataset
+
+# the results file records the command and the machine the way every benchmark does (benchmarks/common.py, in the
+# repository beside this example, not in the installed package)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import command_line, machine_info, write_results  # noqa: E402
 
 QUICK = dict(prune_at=1, max_steps=2, eval_windows=2, train_windows=32, fusion_steps=2, calibration_samples=4)
 

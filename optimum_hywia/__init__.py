@@ -6,20 +6,20 @@ Example:
 """
 
 from . import modeling  # noqa: F401  (registers the pruned-model types with the Auto classes)
-from .allocation import available_allocations, register_allocation
+from .allocation.strategies import available_allocations, register_allocation
 from .architectures import (
     get_architecture_spec,
     register_architecture,
     supported_architectures,
 )
-from .callback import HyWIACallback
+from .training.callback import HyWIACallback
 from .configuration import HyWIAConfig
 from .hub import HyWIATrainer  # also makes pruned models' save_pretrained / push_to_hub write the model card
 from .hywia import hywia as _hywia  # noqa: F401  (registers the `hywia` criterion)
 from .importance import ImportanceResult, Need, available_importances, register_importance
 from .modeling import save_pruned_model, to_original_architecture
 from .pruner import HyWIAPruner, count_parameters
-from .recovery import prune_and_recover
+from .training.recovery import prune_and_recover
 from .summary import PruningSummary
 from .version import __version__
 

@@ -28,8 +28,8 @@ from torch.distributed.fsdp import FSDPModule, fully_shard
 from torch.distributed.tensor import DTensor
 
 from .architectures import ArchitectureSpec, UnitGroup, get_architecture_spec, groups_by_layer
-from .distributed import rank
-from .surgery import prune_group
+from .training.distributed import rank
+from .surgery.cut import prune_group
 
 LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 

@@ -8,12 +8,12 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from .allocation import plan_pruning
+from .allocation.strategies import plan_pruning
 from .architectures import UNIT_KINDS, UnitGroup, get_architecture_spec
 from .configuration import CONFIG_NAME, HyWIAConfig, recipe_json
 from .data import load_calibration_data
 from .data.checkpoint import check_tokenizer_fits
-from .distributed import broadcast_object
+from .training.distributed import broadcast_object
 from .finite import check_scores, check_weights
 from .fsdp import gather_pruned
 from .importance import ImportanceResult, ScoringContext, get_importance
@@ -24,7 +24,7 @@ from .modeling import save_pruned_model, to_pruned_model
 from .modeling.modeling_hywia_base import FORMAT_VERSION
 from .placement import check_placement
 from .summary import PruningSummary
-from .surgery import apply_plan
+from .surgery.cut import apply_plan
 from .version import __version__
 
 CalibrationInput = torch.Tensor | Iterable[Any] | None
@@ -159,7 +159,7 @@ class HyWIAPruner:
         accumulate: GradientAccumulator | None = None,
     ) -> ScoringContext:
         """The unit groups of the pruned layers and, when the criterion needs it, the calibration batches;
-        `accumulate` replaces the single-process gradient pass (e.g. `distributed.sharded_gradients`)."""
+        `accumulate` replaces the single-process gradient pass (e.g. `training.distributed.sharded_gradients`)."""
         groups = self.unit_groups(model)  # first: an unsupported model fails before any calibration work
         check_placement(model)
         check_weights(model)

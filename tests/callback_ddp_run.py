@@ -42,7 +42,7 @@ def run(out: str, per_device_batch: int, importance: str = "hywia", statistics: 
     from transformers import Trainer, TrainingArguments
 
     from optimum_hywia import HyWIAConfig
-    from optimum_hywia.callback import HyWIACallback
+    from optimum_hywia.training.callback import HyWIACallback
 
     torch.set_num_threads(1)
     model = tiny_model("llama_gqa").train()

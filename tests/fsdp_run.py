@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from tiny_models import VOCAB, tiny_model  # noqa: E402
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner  # noqa: E402
-from optimum_hywia.distributed import rank, world_size  # noqa: E402
+from optimum_hywia.training.distributed import rank, world_size  # noqa: E402
 from optimum_hywia.fsdp import init_distributed, shard_model  # noqa: E402
 
 BASE = dict(pruning_ratio=0.5, skip_first_layers=0, skip_last_layers=0, fusion_steps=4, fusion_eval_every=2,

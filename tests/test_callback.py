@@ -22,10 +22,10 @@ from transformers import (
 )
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner
-from optimum_hywia.callback import GRADIENTS_NAME, STATE_NAME, HyWIACallback
+from optimum_hywia.training.callback import GRADIENTS_NAME, STATE_NAME, HyWIACallback
 from optimum_hywia.modeling import is_pruned_model, save_pruned_model
-from optimum_hywia.recovery import lora_config, prune_and_recover
-from optimum_hywia.selection import nested_kept_units
+from optimum_hywia.training.recovery import lora_config, prune_and_recover
+from optimum_hywia.allocation.budget import nested_kept_units
 
 BASE = dict(skip_first_layers=0, skip_last_layers=0, pruning_ratio=0.5, num_calibration_samples=8)
 PROBE_IDS = torch.randint(0, VOCAB, (2, 12), generator=torch.Generator().manual_seed(7))
@@ -349,7 +349,7 @@ def test_training_statistics_on_frozen_weights_are_refused(tmp_path):
 
 
 def test_default_schedule_is_one_shot_at_the_ceiling_of_a_tenth_of_max_steps():
-    from optimum_hywia.schedule import PruningSchedule
+    from optimum_hywia.training.schedule import PruningSchedule
 
     steps = {n: PruningSchedule.default(0.3, n).steps for n in (1, 9, 10, 11, 30, 70, 1000)}
     assert steps == {1: (1,), 9: (1,), 10: (1,), 11: (2,), 30: (3,), 70: (7,), 1000: (100,)}

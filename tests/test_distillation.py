@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM, TrainingArguments
 
 from optimum_hywia import HyWIACallback, HyWIAConfig, HyWIATrainer
 from optimum_hywia.commands.cli import main
-from optimum_hywia.distillation import (
+from optimum_hywia.training.distillation import (
     DistillationConfig,
     TeacherTargets,
     WithTeacherTargets,

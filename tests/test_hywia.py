@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner, available_allocations
-from optimum_hywia.allocation import allocate
-from optimum_hywia.selection import params_budget
+from optimum_hywia.allocation.strategies import allocate
+from optimum_hywia.allocation.budget import params_budget
 from optimum_hywia.hywia import ALLOCATION_VIEWS, GranularityAttention, position_features
 from optimum_hywia.importance import get_importance
 from optimum_hywia.hywia import granularity_scores, normalise

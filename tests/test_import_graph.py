@@ -107,7 +107,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_is_built_from_the_source():
     edges = graph(include_function_level=False)
     assert len(MODULES) > 40
-    assert "optimum_hywia.selection" in edges["optimum_hywia.allocation"]
+    assert "optimum_hywia.allocation.budget" in edges["optimum_hywia.allocation.strategies"]
     assert "optimum_hywia.importance" in edges["optimum_hywia.hywia.views"]  # the parent package's __init__
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
@@ -129,3 +129,19 @@ def test_the_configuration_does_not_import_the_scoring_stack():
         "optimum_hywia.registry", "optimum_hywia.version", "optimum_hywia.errors", "optimum_hywia.text_sources"
     }
     assert edges["optimum_hywia.text_sources"] == {"optimum_hywia.errors"}
+
+
+@pytest.mark.parametrize("package", ["allocation", "surgery", "training"])
+def test_the_pipeline_folders_never_import_the_method(package):
+    edges = graph(include_function_level=True)
+    importers = [name for name in edges if name == f"{PACKAGE}.{package}" or name.startswith(f"{PACKAGE}.{package}.")]
+    assert importers, f"{package}/ holds no module"
+    for name in importers:
+        method = {target for target in edges[name] if target == f"{PACKAGE}.hywia" or target.startswith(f"{PACKAGE}.hywia.")}
+        assert not method, f"{name} imports {sorted(method)}"
+
+
+def test_the_method_builds_on_the_pipeline_folders():
+    edges = graph(include_function_level=False)
+    assert "optimum_hywia.allocation.budget" in edges["optimum_hywia.hywia.views"]
+    assert "optimum_hywia.surgery.masks" in edges["optimum_hywia.hywia.train"]

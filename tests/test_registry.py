@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner
-from optimum_hywia.allocation import register_allocation
+from optimum_hywia.allocation.strategies import register_allocation
 from optimum_hywia.architectures import get_architecture_spec, register_architecture
-from optimum_hywia.callback import training_gradient_criteria
+from optimum_hywia.training.callback import training_gradient_criteria
 from optimum_hywia.modeling.modeling_hywia import FORMAT_VERSION
 from optimum_hywia.importance import ImportanceResult, Need, get_importance, register_importance
 from optimum_hywia.registry import ALLOCATIONS, IMPORTANCES, Registry

@@ -305,7 +305,7 @@ def test_api_recover_without_output_dir_leaks_no_folder(tmp_path, monkeypatch):
     pytest.importorskip("peft")
     import tempfile
 
-    from optimum_hywia.recovery import recover
+    from optimum_hywia.training.recovery import recover
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     rows = [{"input_ids": torch.arange(8), "labels": torch.arange(8)}] * 4

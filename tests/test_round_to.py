@@ -8,8 +8,8 @@ from tiny_models import VOCAB, masked_reference, tiny_model
 from transformers import AutoModelForCausalLM
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner
-from optimum_hywia.allocation import allocate, plan_pruning
-from optimum_hywia.selection import rounded_width, select_kept_units
+from optimum_hywia.allocation.strategies import allocate, plan_pruning
+from optimum_hywia.allocation.budget import rounded_width, select_kept_units
 from optimum_hywia.importance import get_importance
 
 CALIBRATION = torch.randint(0, VOCAB, (4, 16), generator=torch.Generator().manual_seed(3))

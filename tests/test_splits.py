@@ -51,18 +51,22 @@ def test_every_task_source_has_one_role():
     assert all(name in BUILTIN_TEXTS or name == "jargon_heldout" for name in SOURCE_SPLITS)
 
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("script", ["plan_pick.py", "fusion_budget.py", "benchmark_uniform.py"])
+def run_benchmark(name: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m benchmarks.<name> ...` from the repository root, as the docs say to run it."""
+    return subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *args], capture_output=True, text=True,
+                          timeout=300, cwd=REPO_ROOT)
+
+
+@pytest.mark.parametrize("script", ["plan_pick", "fusion_budget", "benchmark_uniform"])
 def test_studies_and_sweeps_refuse_the_test_split_before_loading_anything(script):
-    run = subprocess.run([sys.executable, str(EXAMPLES / script), "--split", "test"], capture_output=True, text=True,
-                         timeout=300)
+    run = run_benchmark(script, "--split", "test")
     assert run.returncode == 2  # argparse's usage error: nothing loaded, nothing written
     assert "runs on the validation split only; got split='test'" in run.stderr
 
 
 def test_the_final_tables_take_the_test_split():
-    run = subprocess.run([sys.executable, str(EXAMPLES / "benchmark_recovery.py"), "--split", "heldout"],
-                         capture_output=True, text=True, timeout=300)
+    run = run_benchmark("benchmark_recovery", "--split", "heldout")
     assert run.returncode == 2 and "invalid choice: 'heldout'" in run.stderr

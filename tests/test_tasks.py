@@ -26,7 +26,7 @@ from optimum_hywia.evaluation.task_text import (
     TASK_SOURCES,
     task_source_text,
 )
-from optimum_hywia.recovery import DEFAULT_RECOVERY_DATA
+from optimum_hywia.training.recovery import DEFAULT_RECOVERY_DATA
 
 # every text used to calibrate or recover: no task item may come from one of them
 CALIBRATION_TEXTS = ("builtin:austen", "builtin:mixed", DEFAULT_RECOVERY_DATA)

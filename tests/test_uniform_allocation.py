@@ -7,7 +7,7 @@ from tiny_models import VOCAB, tiny_model
 from transformers import AutoModelForCausalLM, LlamaForCausalLM
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner, count_parameters
-from optimum_hywia.allocation import UNIFORM_MLP_MULTIPLE, params_budget, plan_pruning
+from optimum_hywia.allocation.strategies import UNIFORM_MLP_MULTIPLE, params_budget, plan_pruning
 from optimum_hywia.architectures import ATTENTION, MLP
 from optimum_hywia.importance import get_importance
 

@@ -145,7 +145,7 @@ def masked_reference(dense, config, calibration_data=None):
     import copy
 
     from optimum_hywia import HyWIAPruner, get_architecture_spec
-    from optimum_hywia.allocation import plan_pruning
+    from optimum_hywia.allocation.strategies import plan_pruning
     from optimum_hywia.importance import get_importance
 
     reference = copy.deepcopy(dense)

@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 ATTENTION = "attention"
 MLP = "mlp"
 UNIT_KINDS = (ATTENTION, MLP)
+GroupKey = tuple[int, str]  # (layer index, unit kind): one group of units
 
 
 @dataclass(frozen=True)

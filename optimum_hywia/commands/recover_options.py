@@ -13,8 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from ..distillation import DEFAULT_TOP_K, TEACHER_LOGITS, DistillationConfig
-from ..recovery import DEFAULT_RECOVERY_DATA, LLM_PRUNER_LEARNING_RATE
+from ..training.distillation import DEFAULT_TOP_K, TEACHER_LOGITS, DistillationConfig
+from ..training.recovery import DEFAULT_RECOVERY_DATA, LLM_PRUNER_LEARNING_RATE
 
 RECOVERY_METHODS = ("lora", "full", "distill")
 
@@ -89,8 +89,8 @@ def distillation_config(args: argparse.Namespace) -> DistillationConfig:
 
 def plan_recovery(model: Any, tokenizer: Any, text: str, args: argparse.Namespace) -> RecoveryPlan:
     """Training rows and, for `--recover distill`, the teacher: called with the dense model, before pruning."""
-    from ..distillation import WithTeacherTargets, copy_teacher, precompute_teacher_targets
-    from ..recovery import text_dataset
+    from ..training.distillation import WithTeacherTargets, copy_teacher, precompute_teacher_targets
+    from ..training.recovery import text_dataset
 
     rows = text_dataset(tokenizer, text=text, seq_len=args.recover_seq_len)
     lora = args.recover_lora if args.recover_lora is not None else args.recover == "lora"
@@ -111,7 +111,7 @@ def plan_recovery(model: Any, tokenizer: Any, text: str, args: argparse.Namespac
 def recover_from_arguments(model: Any, plan: RecoveryPlan, args: argparse.Namespace) -> Any:
     """Recover `model` as the `--recover*` options say; returns the merged model (Trainer progress bar, with the
     running KL when distilling)."""
-    from ..recovery import recover
+    from ..training.recovery import recover
 
     with_lora = " with LoRA" if plan.lora and args.recover != "lora" else ""
     print(f"Recovery ({args.recover}{with_lora}): {args.recover_steps} steps x "

@@ -10,7 +10,7 @@ from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from ..distillation import describe
+from ..training.distillation import describe
 from ..version import __version__
 from .eval_results import EvalEntry
 from .facts import PruningFacts, width_keys

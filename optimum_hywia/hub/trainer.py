@@ -16,8 +16,8 @@ from typing import Any
 from huggingface_hub import ModelCard
 from transformers import Trainer
 
-from ..callback import HyWIACallback
-from ..distillation import DistillationConfig, batch_targets, distillation_loss, recipe
+from ..training.callback import HyWIACallback
+from ..training.distillation import DistillationConfig, batch_targets, distillation_loss, recipe
 from ..modeling import is_pruned_model
 from ..peft_models import is_peft_model
 from .saving import write_pruning_files
@@ -75,8 +75,8 @@ class HyWIATrainer(Trainer):
     the widths plot and one card holding the Trainer's training summary and the pruning metadata (tags, base model,
     widths, blend, recipe), in one commit. For a model that is not pruned, the card is the Trainer's own.
 
-    With `teacher_model` (the dense model, frozen: `optimum_hywia.distillation.copy_teacher(model)` before pruning)
-    or batches that carry precomputed teacher logits (`WithTeacherTargets`), the loss is
+    With `teacher_model` (the dense model, frozen: `optimum_hywia.training.distillation.copy_teacher(model)` before
+    pruning) or batches that carry precomputed teacher logits (`WithTeacherTargets`), the loss is
     `T² · KL(teacher ‖ student) + lm_weight · LM loss` (`distillation`, a `DistillationConfig`); the callback prunes
     the trained model only, never the teacher, and the run distils from the step the callback has pruned (before,
     the language-model loss gives the callback its importance statistics). The running KL is logged as `kl`.
@@ -93,8 +93,9 @@ class HyWIATrainer(Trainer):
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if teacher_model is not None and any(p.requires_grad for p in teacher_model.parameters()):
-            raise ValueError("`teacher_model` must be frozen: pass optimum_hywia.distillation.copy_teacher(model) or "
-                             "frozen_teacher(model), taken before pruning.")
+            raise ValueError("`teacher_model` must be frozen: pass "
+                             "optimum_hywia.training.distillation.copy_teacher(model) or frozen_teacher(model), taken "
+                             "before pruning.")
         self.teacher_model = teacher_model
         self.distillation = distillation or (DistillationConfig() if teacher_model is not None else None)
         self._kl_sum, self._kl_count = 0.0, 0

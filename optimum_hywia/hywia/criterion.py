@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from ..allocation.strategies import allocate
 from ..importance.base import ImportanceResult, ScoringContext
 from ..importance.registry import register_importance
 from ..importance.statistics import Need
 from .attention import position_features
 from ..importance.units import Scores
-from ..registry import ALLOCATIONS
 from .plans import (BLEND, LEARNED, PICK_VIEWS, SELECTIONS, Counts, PlanCandidate, PlanChoice, autocast_dtype,
                     budget_counts, choose_plan, plan_pairs, score_plans, untrained_pairs)
 from .scores import granularity_scores, normalise
@@ -54,8 +54,7 @@ def _pick(context: ScoringContext, inputs: FusionInputs, budget_scores: Scores, 
     selections = {"fine": inputs.fine, "coarse": inputs.coarse, BLEND: result.scores}
     allocation = context.config.resolved_allocation
     if allocation != LEARNED:
-        # the registry, not `allocation.allocate`: that module imports this package's views
-        counts = ALLOCATIONS.get(allocation)(context, budget_scores, None)
+        counts = allocate(allocation, context, budget_scores, None)
         pairs = [(allocation, selection) for selection in SELECTIONS]
         return choose_plan(context, selections, {allocation: counts}, windows.pick, windows.source, pairs)
     allocations = {LEARNED: budget_counts(context, result.removal), **_view_counts(context, views)}

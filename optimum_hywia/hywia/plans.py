@@ -27,8 +27,8 @@ from ..hardware import fast_bfloat16
 from ..importance.base import ScoringContext
 from ..importance.gradient_pass import input_device, windows_per_chunk
 from ..importance.units import Scores
-from ..masks import UnitMasks, keep_mask
-from ..selection import GroupKey, Removal, fractions_to_counts, select_kept_units
+from ..surgery.masks import UnitMasks, keep_mask
+from ..allocation.budget import GroupKey, Removal, fractions_to_counts, select_kept_units
 
 Counts = dict[GroupKey, int]  # units removed per group
 

@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 
 from ..importance.base import ScoringContext
 from ..importance.gradient_pass import gradient_scope, input_device
-from ..masks import UnitMasks
-from ..selection import GroupKey, bisect_scale, params_budget, removable
+from ..surgery.masks import UnitMasks
+from ..allocation.budget import GroupKey, bisect_scale, params_budget, removable
 from .attention import GranularityAttention
 from .plans import autocast, budget_counts, plan_loss
 from .views import ALLOCATION_VIEWS, INITIAL_VIEW

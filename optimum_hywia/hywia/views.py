@@ -14,7 +14,7 @@ import torch
 from ..importance.base import ScoringContext
 from ..importance.gradients import fine_grained_densities
 from ..importance.units import Scores
-from ..selection import GroupKey, Removal, cost_aware_counts, llm_pruner_counts
+from ..allocation.budget import GroupKey, Removal, cost_aware_counts, llm_pruner_counts
 
 ALLOCATION_VIEWS = ("uniform", "fine_weights", "fine_units", "coarse_units")
 INITIAL_VIEW = "fine_units"  # where the allocation attention starts (the cost-aware ranking by fine score)

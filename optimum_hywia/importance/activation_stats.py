@@ -13,7 +13,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..architectures import member_module
-from ..selection import GroupKey
+from ..architectures.base import GroupKey
 from .gradient_pass import input_device
 
 if TYPE_CHECKING:

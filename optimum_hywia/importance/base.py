@@ -10,7 +10,7 @@ from torch import nn
 
 from ..architectures import UnitGroup
 from ..configuration import HyWIAConfig
-from ..selection import GroupKey
+from ..architectures.base import GroupKey
 from .gradients import GradientAccumulator
 from .statistics import CalibrationStatistics
 from .units import Scores

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..architectures import UnitGroup
-from ..selection import GroupKey
+from ..architectures.base import GroupKey
 from .reduction import (  # noqa: F401  (re-exported)
     READINGS,
     REDUCTION_DTYPE,

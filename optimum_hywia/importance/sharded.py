@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from ..architectures import UnitGroup, groups_by_layer, member_module
 from ..finite import check_gradient
-from ..selection import GroupKey
+from ..architectures.base import GroupKey
 from .gradient_pass import (
     activation_checkpointing,
     calibration_loss,

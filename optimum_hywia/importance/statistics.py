@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .activation_stats import ActivationSums, activation_statistics
 from .gradients import GradientAccumulator, Statistics, taylor_statistics
-from ..selection import GroupKey
+from ..architectures.base import GroupKey
 
 if TYPE_CHECKING:
     from .base import ScoringContext

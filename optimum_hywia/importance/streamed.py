@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..architectures import UnitGroup
 from ..finite import check_gradient
-from ..selection import GroupKey
+from ..architectures.base import GroupKey
 from .gradient_pass import (
     activation_checkpointing,
     gradient_scope,

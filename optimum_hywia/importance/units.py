@@ -9,7 +9,7 @@ from torch import nn
 from torch.distributed.tensor import DTensor
 
 from ..architectures import UnitGroup, UnitMember, member_module
-from ..selection import GroupKey
+from ..architectures.base import GroupKey
 
 Scores = dict[GroupKey, torch.Tensor]
 

@@ -9,7 +9,7 @@ Every helper is a no-op in a single process, so callers need no branches. What c
   make two ranks cut different units.
 
 Example:
-    >>> from optimum_hywia.distributed import all_reduce_sum_, world_size
+    >>> from optimum_hywia.training.distributed import all_reduce_sum_, world_size
     >>> world_size()
     1
     >>> import torch; t = [torch.ones(2)]; all_reduce_sum_(t); t[0].tolist()
@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-from .importance.base import ScoringContext
-from .importance.gradient_pass import accumulate_gradients, statistics_dtype
-from .importance.gradients import GradientAccumulator
+from ..importance.base import ScoringContext
+from ..importance.gradient_pass import accumulate_gradients, statistics_dtype
+from ..importance.gradients import GradientAccumulator
 
 T = TypeVar("T")
 

@@ -3,7 +3,7 @@
 For each model, calibration seed and pruning ratio: dense; LLM-Pruner (`element1` under the `llm_pruner`
 allocation); FLAP (`flap` under its own `params_global` allocation); `hywia` (defaults); `element1_cost_aware`
 (element-wise Taylor under `cost_aware`, HyWIA's cheapest view). Each pruned model gets the same LoRA recovery
-(LLM-Pruner's recipe, through `optimum_hywia.recovery.prune_and_recover`): a fixed budget of steps x windows x tokens
+(LLM-Pruner's recipe, through `training.recovery.prune_and_recover`): a fixed budget of steps x windows x tokens
 of `builtin:mixed` (Emma, Persuasion, the Jargon File's calibration slice), disjoint from every evaluation text.
 Scores after recovery, on `--split` (`test` for the final tables, `validation` for anything that chooses): every item
 of the six offline tasks (accuracy per task, per-item correctness kept in the row), perplexity on the split's
@@ -16,11 +16,11 @@ skips the rows already there (resumable); seeds are the outer loop, so each seed
 records the command that made it and its protocol (split, recovery budget, items per task, perplexity windows);
 resuming with another protocol is refused, so one table never mixes two.
 
-    python examples/benchmark_recovery.py --models builtin:smollm2-135m builtin:gemma3-270m \\
+    python -m benchmarks.benchmark_recovery --models builtin:smollm2-135m builtin:gemma3-270m \\
         --recover-steps 100 --output-dir docs/results                      # the grid on the test split (resumable)
-    python examples/benchmark_recovery.py --ratios 0.5 --seeds 0 --methods llm_pruner hywia --recover-steps 2 \\
+    python -m benchmarks.benchmark_recovery --ratios 0.5 --seeds 0 --methods llm_pruner hywia --recover-steps 2 \\
         --limit 4 --ppl-windows 4 --output-dir /tmp/recovery-smoke         # a smoke run
-    python examples/benchmark_recovery.py --report-only --output-dir docs/results   # tables from the rows file
+    python -m benchmarks.benchmark_recovery --report-only --output-dir docs/results   # tables from the rows file
 """
 
 from __future__ import annotations
@@ -34,23 +34,21 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_common import SMOLLM2, command_line, current_rss_bytes, machine_info, measured, write_results  # noqa: E402
+from benchmarks.common import SMOLLM2, command_line, current_rss_bytes, machine_info, measured, write_results  # noqa: E402
 from optimum_hywia import HyWIAConfig, HyWIAPruner  # noqa: E402
-from optimum_hywia.distillation import DistillationConfig  # noqa: E402
+from optimum_hywia.training.distillation import DistillationConfig  # noqa: E402
 from optimum_hywia.data import load_model_and_tokenizer  # noqa: E402
 from optimum_hywia.evaluation import OFFLINE_CHANCE, OFFLINE_TASKS, load_ppl_text, zero_shot  # noqa: E402
 from optimum_hywia.evaluation.report import perplexity_row  # noqa: E402
 from optimum_hywia.evaluation.splits import SPLITS, TEST, check_split, ppl_sources  # noqa: E402
-from optimum_hywia.recovery import (  # noqa: E402
+from optimum_hywia.training.recovery import (  # noqa: E402
     DEFAULT_RECOVERY_DATA,
     LLM_PRUNER_LEARNING_RATE,
     LLM_PRUNER_LORA,
     prune_and_recover,
     text_dataset,
 )
-from recovery_report import margins, markdown, plot, summary  # noqa: E402
+from benchmarks.recovery_report import margins, markdown, plot, summary  # noqa: E402
 
 # method -> HyWIAConfig overrides
 METHODS = {

@@ -11,7 +11,7 @@ Per pruned layer and unit kind (attention KV group / MLP channel), from one firs
   parameter over all pruned layers and both kinds (same parameter budget); `fine_units` = the same cost-aware
   ranking of fine1 per parameter (a control: fine score, unit-level ranking).
 
-    python examples/granularity_observation.py --model builtin:smollm2-135m --ratio 0.2 --seed 0
+    python -m benchmarks.granularity_observation --model builtin:smollm2-135m --ratio 0.2 --seed 0
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner  # noqa: E402
-from optimum_hywia.allocation import allocate  # noqa: E402
+from optimum_hywia.allocation.strategies import allocate  # noqa: E402
 from optimum_hywia.data import DEFAULT_CALIBRATION, load_calibration_data, load_model_and_tokenizer  # noqa: E402
 from optimum_hywia.importance import fine_grained_densities  # noqa: E402
 

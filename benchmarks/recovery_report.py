@@ -11,7 +11,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from bench_common import mean_and_spread
+from benchmarks.common import mean_and_spread
 from optimum_hywia.evaluation import OFFLINE_CHANCE
 from optimum_hywia.evaluation.paired import paired_margin
 

@@ -12,9 +12,9 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from .architectures import UnitGroup, member_module
-from .selection import GroupKey
-from .surgery import kept_positions
+from ..architectures import UnitGroup, member_module
+from ..allocation.budget import GroupKey
+from .cut import kept_positions
 
 
 def keep_mask(group: UnitGroup, kept: torch.Tensor) -> torch.Tensor:

@@ -108,7 +108,10 @@ def add_grid_arguments(parser) -> None:
 
 
 def command_line() -> str:
-    return "python " + shlex.join(sys.argv)  # quoted: an empty argument stays visible
+    """The command that is running, as a user would type it from the repository root (`python -m benchmarks.x`)."""
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    program = ["-m", spec.name] if spec is not None and spec.name else sys.argv[:1]
+    return "python " + shlex.join(program + sys.argv[1:])  # quoted: an empty argument stays visible
 
 
 # Random-init Llama shapes for scaling runs; they use SmolLM2's tokenizer (vocab 49152), so every model sees the same

@@ -29,7 +29,7 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from .hardware import fast_bfloat16
+from ..hardware import fast_bfloat16
 
 TEACHER_LOGITS = ("on_the_fly", "precomputed")
 TEACHER_FILE = "teacher_topk.safetensors"

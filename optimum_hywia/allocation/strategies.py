@@ -5,8 +5,8 @@ An allocation is `fn(context, scores, removal) -> {(layer, kind): units to remov
 (`ImportanceResult.removal`). Selection then removes the lowest-scored units inside each group. Every criterion
 runs under every allocation that does not need a removal, so comparisons are fair. Every pruned layer keeps at least
 `min_units_per_layer` units of each kind. With `round_to` > 1, the kept MLP channels of every group are then rounded
-to a multiple of `round_to` (`selection.rounded_width`) after the allocation, so the budget is met to within about
-half a multiple of channels per layer (more where a clamp applies). The budget maths live in `selection.py`.
+to a multiple of `round_to` (`budget.rounded_width`) after the allocation, so the budget is met to within about
+half a multiple of channels per layer (more where a clamp applies). The budget maths live in `budget.py`.
 
 What `pruning_ratio` means depends on the allocation (`PARAMETER_BUDGET`):
 - `layer`, `global`, `llm_pruner`: a fraction of the *units* of each kind;
@@ -21,12 +21,12 @@ from collections.abc import Callable
 
 import torch
 
-from .architectures import MLP, UnitGroup
-from .importance.base import ScoringContext
-from .importance.gradients import fine_grained_densities
-from .importance.units import Scores
-from .registry import ALLOCATIONS
-from .selection import (
+from ..architectures import MLP, UnitGroup
+from ..importance.base import ScoringContext
+from ..importance.gradients import fine_grained_densities
+from ..importance.units import Scores
+from ..registry import ALLOCATIONS
+from .budget import (
     GroupKey,
     Removal,
     cost_aware_counts,

@@ -1,5 +1,5 @@
 """Recovery after pruning: LoRA (LLM-Pruner's recipe, merged afterwards), full fine-tuning or distillation from the
-dense model (`optimum_hywia.distillation`, LoRA or all weights), with a `Trainer`.
+dense model (`optimum_hywia.training.distillation`, LoRA or all weights), with a `Trainer`.
 
 `prune_and_recover` is the one-call route: HyWIA pruning on calibration windows, then recovery training, then the
 adapters merged so the result is a plain pruned model (`save_pretrained` writes a model that loads by name).
@@ -14,8 +14,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .configuration import HyWIAConfig
-from .data import load_text, tokenize_text
+from ..configuration import HyWIAConfig
+from ..data import load_text, tokenize_text
 from .distillation import (
     DistillationConfig,
     WithTeacherTargets,
@@ -23,8 +23,8 @@ from .distillation import (
     precompute_teacher_targets,
     recipe,
 )
-from .hub.trainer import HyWIATrainer
-from .pruner import CalibrationInput, HyWIAPruner
+from ..hub.trainer import HyWIATrainer
+from ..pruner import CalibrationInput, HyWIAPruner
 
 # LLM-Pruner's recovery: LoRA r=8, alpha=16, dropout 0.05 on every linear projection of the decoder (q, k, v, o,
 # gate, up, down in the Llama family; peft's "all-linear" finds the same set in every family, lm_head excluded).
@@ -138,7 +138,7 @@ def prune_and_recover(model: nn.Module, tokenizer: Any, config: HyWIAConfig, tra
 
     Example:
         >>> from optimum_hywia import HyWIAConfig
-        >>> from optimum_hywia.recovery import prune_and_recover
+        >>> from optimum_hywia.training.recovery import prune_and_recover
         >>> model = prune_and_recover(model, tokenizer, HyWIAConfig(pruning_ratio=0.2, importance="hywia"),
         ...                           source="builtin:austen", max_steps=200)  # doctest: +SKIP
     """

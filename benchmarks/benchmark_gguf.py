@@ -9,8 +9,8 @@ Pruned models: non-uniform widths from `magnitude_l1` scores under the `cost_awa
 plain `llama`). Speed depends on the widths, not on how the units were chosen; magnitude scores need no calibration
 pass, which keeps this benchmark to a few minutes.
 
-    python examples/benchmark_gguf.py                 # f16, 2 threads, 5 runs
-    python examples/benchmark_gguf.py --dtype q8_0 --threads 1
+    python -m benchmarks.benchmark_gguf                 # f16, 2 threads, 5 runs
+    python -m benchmarks.benchmark_gguf --dtype q8_0 --threads 1
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import command_line, machine_info, write_results
+from benchmarks.common import command_line, machine_info, write_results
 from optimum_hywia import HyWIAConfig, HyWIAPruner, count_parameters
 from optimum_hywia.data import load_model_and_tokenizer, load_text
 from optimum_hywia.evaluation import forward_flops

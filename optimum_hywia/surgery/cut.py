@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .architectures import ArchitectureSpec, UnitGroup, UnitMember
+from ..architectures import ArchitectureSpec, UnitGroup, UnitMember
 
 
 def slice_linear(linear: nn.Linear, keep: torch.Tensor, dim: int) -> nn.Linear:

@@ -5,9 +5,9 @@ domain (the Jargon File, held-out slice), wall time and peak RSS of scoring. `--
 validation texts instead (Sense and Sensibility, and a disjoint Jargon slice): that is the mode for choosing
 defaults; the held-out texts are never used to choose anything.
 
-    python examples/benchmark_criteria.py            # the full grid (about an hour on 2 CPU cores)
-    python examples/benchmark_criteria.py --quick    # one seed, ratio 0.5, a few runs
-    python examples/benchmark_criteria.py --model builtin:gemma3-270m   # Gemma 3 270M (the `gemma` extra)
+    python -m benchmarks.benchmark_criteria            # the full grid (about an hour on 2 CPU cores)
+    python -m benchmarks.benchmark_criteria --quick    # one seed, ratio 0.5, a few runs
+    python -m benchmarks.benchmark_criteria --model builtin:gemma3-270m   # Gemma 3 270M (the `gemma` extra)
 
 Windows start with the BOS token when the model's tokenizer puts one before every text (Gemma).
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from bench_common import (SINGLE_GRANULARITY, add_grid_arguments, add_split_argument, command_line, is_hywia, machine_info, mean_and_spread,
+from benchmarks.common import (SINGLE_GRANULARITY, add_grid_arguments, add_split_argument, command_line, is_hywia, machine_info, mean_and_spread,
                           measured, write_results)
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.data import load_calibration_data, load_model_and_tokenizer, load_text, tokenize_text
@@ -288,7 +288,7 @@ def main() -> None:
               f"{args.eval_windows} "
               f"windows of 128 tokens. Dense: in {dense_ppl['in_domain']:.2f}, out {dense_ppl['out_of_domain']:.2f}."
               f"  \nScore wall time and peak RSS: the criterion given the statistics that earlier criteria of the same "
-              f"seed already cached (cold costs: examples/benchmark_cost.py).  \nSeeds: {args.seeds}. Overrides: {common or 'none'}. Machine: {machine_info()}")
+              f"seed already cached (cold costs: benchmarks/benchmark_cost.py).  \nSeeds: {args.seeds}. Overrides: {common or 'none'}. Machine: {machine_info()}")
     report(rows, eval_names, header, args.output_dir, stem,
            {"command": command_line(), "machine": machine_info(), "texts": texts, "dense": dense_ppl})
 

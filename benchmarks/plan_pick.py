@@ -1,7 +1,7 @@
 """Wall time of default `hywia` against `element1` (cost-aware allocation) on one model, back to back in one process,
 with the plan HyWIA picked on its held-out windows and the fusion's pick-window loss before and after training.
 
-    python examples/plan_pick.py --ratio 0.5 --seed 0 --eval-windows 24 --threads 1
+    python -m benchmarks.plan_pick --ratio 0.5 --seed 0 --eval-windows 24 --threads 1
 
 Writes docs/results/plan_pick.{json,md} (`--name` for another stem). The ratio of wall times is the result;
 absolute times depend on the load of the machine. Perplexity: the first `--eval-windows` non-overlapping 128-token windows of Pride and Prejudice (in
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from bench_common import SMOLLM2, add_split_argument, command_line, load_benchmark_model, machine_info, write_results
+from benchmarks.common import SMOLLM2, add_split_argument, command_line, load_benchmark_model, machine_info, write_results
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.evaluation import perplexity
 

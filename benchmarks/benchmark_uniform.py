@@ -5,10 +5,10 @@ Both prune every layer (skip_first_layers=0, skip_last_layers=0: a uniform model
 when no layer keeps its full width). For each seed and ratio one scoring context is built and scored once; both
 allocations are applied to it. Perplexity in domain (Pride and Prejudice) and out of domain (the Jargon File, held-out).
 
-    python examples/benchmark_uniform.py                      # ratios 0.2 and 0.5, seeds 0 1 2
-    python examples/benchmark_uniform.py --seeds 0 --ratios 0.5
+    python -m benchmarks.benchmark_uniform                      # ratios 0.2 and 0.5, seeds 0 1 2
+    python -m benchmarks.benchmark_uniform --seeds 0 --ratios 0.5
     # minutes instead of hours: data-free magnitude scores, uniform against the non-uniform `cost_aware` budget
-    python examples/benchmark_uniform.py --importance magnitude_l1 --allocations cost_aware uniform --seeds 0 \
+    python -m benchmarks.benchmark_uniform --importance magnitude_l1 --allocations cost_aware uniform --seeds 0 \
         --name uniform_vs_cost_aware_magnitude
 """
 
@@ -20,7 +20,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from bench_common import add_grid_arguments, add_split_argument, command_line, machine_info, mean_and_spread, write_results
+from benchmarks.common import add_grid_arguments, add_split_argument, command_line, machine_info, mean_and_spread, write_results
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.data import load_calibration_data, load_model_and_tokenizer, load_text, tokenize_text
 from optimum_hywia.evaluation import perplexity

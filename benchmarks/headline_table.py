@@ -1,8 +1,8 @@
 """The headline tables, written from the results files: the README's (test split) and docs/benchmark.md's
 (validation split).
 
-    python examples/headline_table.py            # prints both
-    python examples/headline_table.py --write    # rewrites the marked blocks of README.md and docs/*.md
+    python -m benchmarks.headline_table            # prints both
+    python -m benchmarks.headline_table --write    # rewrites the marked blocks of README.md and docs/*.md
 
 * README (`<!-- headline:start -->` ... `<!-- headline:end -->`): from `docs/results/recovery.json`
   (`benchmark_recovery.py --split test`): per model and ratio, the mean zero-shot accuracy after LoRA recovery of
@@ -27,9 +27,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_common import SINGLE_GRANULARITY, is_hywia  # noqa: E402
+from benchmarks.common import SINGLE_GRANULARITY, is_hywia  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
 MODELS = {"SmolLM2-135M": ("criteria.json", "builtin:smollm2-135m"),
@@ -144,7 +142,7 @@ def recovery_table(recovery: dict, full: bool = False) -> str:
                f"items, six tasks; chance 29.17%){perplexity}; mean over calibration seeds 0–2 unless marked. Dense: "
                f"{'; '.join(dense) or 'not run'}. Margins from a paired bootstrap over items and seeds (with one seed the "
                "interval holds the item noise only), with the share of resamples HyWIA wins; \"established\" only "
-               f"when the interval excludes 0. From {source}, written by `python examples/headline_table.py --write`.")
+               f"when the interval excludes 0. From {source}, written by `python -m benchmarks.headline_table --write`.")
     return "\n".join([*textwrap.wrap(caption, 118, break_on_hyphens=False), "", *lines])
 
 
@@ -185,14 +183,14 @@ def main() -> None:
     options = parser.parse_args()
     recovery_path = options.results_dir / RECOVERY
     recovery = json.loads(recovery_path.read_text()) if recovery_path.exists() else None
-    not_run = "The test-split grid has not been run yet (`examples/benchmark_recovery.py --split test`)."
+    not_run = "The test-split grid has not been run yet (`benchmarks/benchmark_recovery.py --split test`)."
     readme = recovery_table(recovery) if recovery else not_run
     recovery_full = recovery_table(recovery, full=True) if recovery else not_run
     criteria = "\n\n".join(f"{model} " + criteria_table(options.results_dir / name)
                             for model, (name, _) in MODELS.items())
     scoring_path = options.results_dir / SCORING
     scoring = (scoring_table(json.loads(scoring_path.read_text())) if scoring_path.exists() else
-               "Not measured yet (`examples/benchmark_scoring.py`).")
+               "Not measured yet (`benchmarks/benchmark_scoring.py`).")
     if options.write:
         replace_block(README, "headline", readme)
         replace_block(BENCHMARK, "criteria", criteria)

@@ -23,20 +23,20 @@ from transformers import (
     TrainingArguments,
 )
 
-from .architectures import UNIT_KINDS, get_architecture_spec
-from .configuration import HyWIAConfig
-from .data import load_calibration_data
+from ..architectures import UNIT_KINDS, get_architecture_spec
+from ..configuration import HyWIAConfig
+from ..data import load_calibration_data
 from .distributed import all_gather_objects, broadcast_object, gradient_accumulator
-from .importance import Need, ScoringContext, available_importances, get_importance
-from .importance.gradient_pass import member_parameters
-from .importance.gradients import statistics_from_gradients
-from .masks import RemovedWeights, UnitMasks
-from .pruner import CalibrationInput, HyWIAPruner, calibration_batches
-from .peft_models import is_peft_model, unwrap_model
+from ..importance import Need, ScoringContext, available_importances, get_importance
+from ..importance.gradient_pass import member_parameters
+from ..importance.gradients import statistics_from_gradients
+from ..surgery.masks import RemovedWeights, UnitMasks
+from ..pruner import CalibrationInput, HyWIAPruner, calibration_batches
+from ..peft_models import is_peft_model, unwrap_model
 from .schedule import PruningSchedule, check_training_arguments, is_step
-from .selection import GroupKey
-from .summary import PruningSummary
-from .training_state import (
+from ..allocation.budget import GroupKey
+from ..summary import PruningSummary
+from .state import (
     GRADIENTS_NAME,
     STATE_NAME,
     has_training_state,
@@ -70,7 +70,7 @@ class HyWIACallback(TrainerCallback):
 
     Example:
         >>> from optimum_hywia import HyWIAConfig
-        >>> from optimum_hywia.callback import HyWIACallback
+        >>> from optimum_hywia.training.callback import HyWIACallback
         >>> callback = HyWIACallback(HyWIAConfig(pruning_ratio=0.2, importance="element1"), prune_at_step=8)
         >>> trainer = Trainer(model, args, train_dataset=data, callbacks=[callback])  # doctest: +SKIP
         >>> trainer.train(); trainer.save_model("pruned")  # doctest: +SKIP

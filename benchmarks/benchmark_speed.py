@@ -19,8 +19,8 @@ Speed depends only on the kept widths, not on which units are kept, so the defau
 parameter budget, as in the quality benchmarks); both can be changed. Prompts are random token ids (fixed seed):
 speed does not depend on the text. fp32, `torch.inference_mode()`.
 
-    python examples/benchmark_speed.py    # SmolLM2-135M and a random-init 1B Llama, ratios 0.2 0.5, round_to 1 8 64
-    python examples/benchmark_speed.py --models random:llama-50m --ratios 0.5 --round-to 1 8 --repeats 2
+    python -m benchmarks.benchmark_speed    # SmolLM2-135M and a random-init 1B Llama, ratios 0.2 0.5, round_to 1 8 64
+    python -m benchmarks.benchmark_speed --models random:llama-50m --ratios 0.5 --round-to 1 8 --repeats 2
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import torch
-from bench_common import command_line, load_benchmark_model, machine_info, write_results
+from benchmarks.common import command_line, load_benchmark_model, machine_info, write_results
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.evaluation import forward_flops

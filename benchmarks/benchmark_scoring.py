@@ -4,8 +4,8 @@ For each model: every item of the offline tasks in one split, scored by `PackedH
 endings, several items per pass, bfloat16 where the hardware has it) and by lm-eval's `HFLM` at the same precision;
 items per second of each, accuracy per task of each, and the share of items on which the two agree.
 
-    python examples/benchmark_scoring.py --models builtin:smollm2-135m builtin:gemma3-270m --output-dir docs/results
-    python examples/benchmark_scoring.py --models builtin:smollm2-135m --limit 20 --output-dir /tmp/scoring-smoke
+    python -m benchmarks.benchmark_scoring --models builtin:smollm2-135m builtin:gemma3-270m --output-dir docs/results
+    python -m benchmarks.benchmark_scoring --models builtin:smollm2-135m --limit 20 --output-dir /tmp/scoring-smoke
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_common import command_line, machine_info, write_results  # noqa: E402
+from benchmarks.common import command_line, machine_info, write_results  # noqa: E402
 from optimum_hywia.data import load_model_and_tokenizer  # noqa: E402
 from optimum_hywia.evaluation import OFFLINE_CHANCE, OFFLINE_TASKS, zero_shot  # noqa: E402
 from optimum_hywia.evaluation.splits import SPLITS, TEST  # noqa: E402

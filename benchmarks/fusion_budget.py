@@ -6,8 +6,8 @@ at each ratio, and the pruned model's perplexity is measured on the validation t
 domain, a Jargon File slice out of domain). The ratio column is (statistics + fusion) / statistics: hywia's wall
 time relative to element1 on the same data.
 
-    python examples/fusion_budget.py                       # 3 seeds, ratios 0.2 and 0.5, the budgets below
-    python examples/fusion_budget.py --seeds 0 --ratios 0.5
+    python -m benchmarks.fusion_budget                       # 3 seeds, ratios 0.2 and 0.5, the budgets below
+    python -m benchmarks.fusion_budget --seeds 0 --ratios 0.5
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import json
 import time
 from pathlib import Path
 
-from bench_common import add_split_argument, command_line, machine_info, mean_and_spread, write_results
-from benchmark_criteria import evaluate
+from benchmarks.common import add_split_argument, command_line, machine_info, mean_and_spread, write_results
+from benchmarks.benchmark_criteria import evaluate
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.data import load_model_and_tokenizer, load_text, tokenize_text

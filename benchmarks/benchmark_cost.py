@@ -14,8 +14,8 @@ the criteria with library defaults and hywia with a small fusion budget (`FAST_F
 options run on one model (`--options-model`); element1 and hywia also run at other calibration sizes
 (`--sweep-model`, `--sweep-samples`).
 
-    python examples/benchmark_cost.py            # 4 models x 6 variants, options on the 350M model, a calibration sweep
-    python examples/benchmark_cost.py --models random:llama-50m --variants element1 hywia --options-model "" \
+    python -m benchmarks.benchmark_cost            # 4 models x 6 variants, options on the 350M model, a calibration sweep
+    python -m benchmarks.benchmark_cost --models random:llama-50m --variants element1 hywia --options-model "" \
         --sweep-samples --output-dir /tmp/cost     # a quick check
 """
 
@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_common import (
+from benchmarks.common import (
     RANDOM_LLAMA_SHAPES,
     SMOLLM2,
     command_line,
@@ -121,8 +121,8 @@ def measure_one(spec: dict) -> dict:
 
 def run_child(spec: dict) -> dict:
     """`measure_one` in a fresh interpreter (its own peak RSS); its last stdout line is the JSON row."""
-    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
-                         cwd=Path(__file__).parent)
+    out = subprocess.run([sys.executable, "-m", "benchmarks.benchmark_cost", "--child", json.dumps(spec)],
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     if out.returncode != 0:
         raise RuntimeError(f"{spec} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from .selection import GroupKey
-from .version import __version__
+from ..allocation.budget import GroupKey
+from ..version import __version__
 
 STATE_NAME = "hywia_state.json"
 GRADIENTS_NAME = "hywia_gradients.safetensors"

@@ -19,9 +19,8 @@ from typing import Callable
 
 import torch
 
-from .architectures.base import ATTENTION, MLP, UnitGroup
+from ..architectures.base import ATTENTION, MLP, GroupKey, UnitGroup
 
-GroupKey = tuple[int, str]
 Removal = dict[GroupKey, float]  # the fraction of each group's units to remove
 
 

@@ -6,10 +6,10 @@ child process; its peak resident memory is the kernel's `ru_maxrss` for that chi
 child that only imports torch, transformers and optimum_hywia; "net" is the run's peak minus the baseline's, divided
 by the bytes of the model's weights. Wall time and time per calibration token come from the same runs.
 
-    python examples/benchmark_scale.py                                 # 1B (bf16, fp32) and 3B (bf16), hywia + element1
-    python examples/benchmark_scale.py --models random:llama-50m --dtypes bfloat16 --output-dir /tmp/scale   # quick
-    python examples/benchmark_scale.py --extra-args "--statistics-pass buffered" --stem scale_buffered   # the old pass
-    python examples/benchmark_scale.py --models random:llama-350m --dtypes float32 --fp32-models random:llama-350m \
+    python -m benchmarks.benchmark_scale                                 # 1B (bf16, fp32) and 3B (bf16), hywia + element1
+    python -m benchmarks.benchmark_scale --models random:llama-50m --dtypes bfloat16 --output-dir /tmp/scale   # quick
+    python -m benchmarks.benchmark_scale --extra-args "--statistics-pass buffered" --stem scale_buffered   # the old pass
+    python -m benchmarks.benchmark_scale --models random:llama-350m --dtypes float32 --fp32-models random:llama-350m \
         --processes 2                                                  # FSDP2 over two gloo ranks (`--fsdp`)
 
 With `--processes N` the command runs under `torchrun --standalone --nproc_per_node N ... --fsdp`; the peak is then
@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import RANDOM_LLAMA_SHAPES, SMOLLM2, command_line, machine_info, write_results
+from benchmarks.common import RANDOM_LLAMA_SHAPES, SMOLLM2, command_line, machine_info, write_results
 
 # Llama-3.2-3B's shape (random weights): 28 layers, hidden 3072, GQA 24/8 heads of 128, its 128,256-token vocabulary
 SCALE_SHAPES = {
