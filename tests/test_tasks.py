@@ -8,8 +8,8 @@ import re
 import pytest
 
 from optimum_hywia.data import builtin_text
-from optimum_hywia.evaluation import build_tasks
-from optimum_hywia.evaluation.build_tasks import TASK_FILES, build_all, main, shipped_dir, split_sentences, to_jsonl
+from tools import build_tasks
+from tools.build_tasks import TASK_FILES, build_all, main, shipped_dir, split_sentences, to_jsonl
 from optimum_hywia.evaluation.splits import (
     LOOKED_AT_ITEMS,
     LOOKED_AT_TASKS,
@@ -19,7 +19,7 @@ from optimum_hywia.evaluation.splits import (
     item_split,
     split_items,
 )
-from optimum_hywia.evaluation.task_text import (
+from tools.task_text import (
     AUSTEN_BOOKS,
     HELD_OUT_TEXTS,
     JARGON_TEST_TEXTS,

@@ -18,7 +18,7 @@ from optimum_hywia.evaluation import (
     perplexity_metric_path,
     zero_shot,
 )
-from optimum_hywia.evaluation.build_tasks import TASK_FILES, shipped_dir
+from tools.build_tasks import TASK_FILES, shipped_dir
 from optimum_hywia.evaluation.splits import TEST, VALIDATION, split_items
 
 from tiny_models import tiny_model, tiny_tokenizer

@@ -5,7 +5,7 @@ Scoring goes through lm-eval's tasks and metrics; the log-likelihoods come from 
 the hardware has it) or from lm-eval's own ``HFLM`` (``backend="lm_eval"``). Two kinds of task names are accepted:
 
 * the offline tasks shipped with the package (:data:`OFFLINE_TASKS`, chance levels in :data:`OFFLINE_CHANCE`),
-  built from test and validation Austen and Jargon File text by :mod:`optimum_hywia.evaluation.build_tasks`; each
+  built from test and validation Austen and Jargon File text by `tools/build_tasks.py`; each
   run scores one split of their items (:mod:`optimum_hywia.evaluation.splits`: ``test`` by default, ``validation``
   for anything that chooses);
 * the paper's seven standard tasks (:data:`STANDARD_TASKS`) and any other lm-eval task name: they pass straight to
@@ -29,7 +29,7 @@ from typing import Any
 
 from ..data.calibration import HubDatasetUnavailableError
 from ..hardware import fast_bfloat16
-from .build_tasks import to_jsonl
+from .task_files import to_jsonl
 from .splits import TEST, check_split, split_items
 
 # task -> the metric the paper reports (acc for BoolQ/PIQA/WinoGrande/ARC-e, acc_norm for HellaSwag/ARC-c/OBQA)

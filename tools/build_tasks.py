@@ -1,14 +1,14 @@
 """Build the offline zero-shot tasks shipped under ``optimum_hywia/evaluation/tasks/`` from test and validation text.
 
 Each task file holds its test items first, drawn from the test texts (*Pride and Prejudice*, *Mansfield Park*,
-*Northanger Abbey*, the Jargon File's held-out and test slices: :data:`~.task_text.HELD_OUT_TEXTS`), then its
+*Northanger Abbey*, the Jargon File's held-out and test slices: :data:`tools.task_text.HELD_OUT_TEXTS`), then its
 validation items, drawn from the validation texts (*Sense and Sensibility*, the Jargon validation slice); which item
 belongs to which split is decided by :func:`~optimum_hywia.evaluation.splits.item_split`. Never a calibration text
 (*Emma*, *Persuasion*, the Jargon calibration slice), which is also the recovery text. Everything is plain Python with
 a seeded ``random.Random``: no model, no tokenizer, so the JSONL files are reproduced byte for byte by::
 
-    python -m optimum_hywia.evaluation.build_tasks            # rewrite the shipped files
-    python -m optimum_hywia.evaluation.build_tasks --check    # exit 1 if the shipped files differ
+    python -m tools.build_tasks            # rewrite the shipped files
+    python -m tools.build_tasks --check    # exit 1 if the shipped files differ
 
 * ``austen_lastword`` (LAMBADA-style): a passage of 50-110 words (or a single longer sentence) ending a sentence;
   the model must produce its last word. Kept only when that word is a content word (3+ letters, not a stopword)
@@ -26,16 +26,15 @@ a seeded ``random.Random``: no model, no tokenizer, so the JSONL files are repro
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
-from .task_text import (
+from optimum_hywia.evaluation.task_files import shipped_dir, to_jsonl
+from tools.task_text import (
     AUSTEN_BOOKS,
     AUSTEN_VALIDATION,
     JARGON_TEST_TEXTS,
@@ -295,16 +294,6 @@ def build_all(seed: int = SEED, scale: float = 1.0) -> dict[str, list[dict]]:
     return out
 
 
-def to_jsonl(items: list[dict]) -> str:
-    """One JSON object per line, UTF-8, keys in insertion order, a final newline."""
-    return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
-
-
-def shipped_dir() -> Path:
-    """The folder the offline tasks are shipped in (inside the installed package)."""
-    return Path(str(files("optimum_hywia.evaluation") / "tasks"))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the offline zero-shot tasks (JSONL) from held-out text.")
     parser.add_argument("--output-dir", type=Path, default=None, help="Where to write (default: the package).")
@@ -324,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(text, encoding="utf-8")
         print(f"{task}: {len(items)} items -> {path}")
     if stale:
-        print(f"Out of date (rebuild with `python -m optimum_hywia.evaluation.build_tasks`): {', '.join(stale)}")
+        print(f"Out of date (rebuild with `python -m tools.build_tasks`): {', '.join(stale)}")
         return 1
     return 0
 
