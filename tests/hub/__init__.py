@@ -75,7 +75,9 @@ injected failure is absorbed there; ``create_commit``/``upload_file``/transforme
 
 Every request is appended to ``hub.requests`` (method, path, status); requests matching no
 route get a 404 and are also listed in ``hub.unhandled``; exceptions raised by the server
-itself give a 500 and are listed in ``hub.server_errors`` (tests should assert both stay empty).
+itself give a 500 and are listed in ``hub.server_errors`` (tests should assert both stay empty);
+a client that closes the connection before its reply (a killed upload) is no server error: the
+request is listed in ``hub.disconnects`` instead.
 
 Model-card validation (``POST /api/validate-yaml``)
 ---------------------------------------------------

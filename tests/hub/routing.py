@@ -130,6 +130,9 @@ class BaseHandler(BaseHTTPRequestHandler):
             if err.code:
                 headers["X-Error-Code"] = err.code
             self._json(err.status, {"error": err.message, **err.extra}, headers, method)
+        except (BrokenPipeError, ConnectionResetError):  # the client went away mid-request (a killed client): no reply
+            with hub._lock:
+                hub.disconnects.append((method, self.path))
         except Exception:  # a bug in this server: make it visible to the test
             tb = traceback.format_exc()
             with hub._lock:

@@ -29,7 +29,7 @@ class LocalHub(ClientMixin):
 
     Attributes: ``url``, ``user``, ``token`` (write token of ``user``), ``tokens``
     (token -> (user, role), add read tokens or other users here), ``repos`` ("ns/name" ->
-    :class:`Repo`), ``requests``, ``unhandled``, ``server_errors``, ``validations``,
+    :class:`Repo`), ``requests``, ``unhandled``, ``server_errors``, ``disconnects``, ``validations``,
     ``fail_next_commit``.
     """
 
@@ -41,6 +41,7 @@ class LocalHub(ClientMixin):
         self.requests: list[tuple[str, str, int]] = []
         self.unhandled: list[tuple[str, str]] = []
         self.server_errors: list[str] = []
+        self.disconnects: list[tuple[str, str]] = []  # requests whose client closed the connection before the reply
         self.validations: list[dict] = []
         self._commit_failures = 0
         self._lock = threading.RLock()
