@@ -33,6 +33,11 @@ def recipe_json(recipe: dict[str, Any]) -> str:
     return json.dumps(recipe, indent=2, sort_keys=True) + "\n"
 
 
+def option(default: Any, help_text: str) -> Any:
+    """A configuration field: its default and the help the CLI and docs show (`metadata["help"]`)."""
+    return field(default=default, metadata={"help": help_text})
+
+
 def _check_choice(name: str, value: Any, allowed: tuple | list) -> None:
     if value not in allowed:
         raise ConfigError(f"`{name}` must be one of {list(allowed)}, got {value!r}.")
@@ -80,148 +85,143 @@ class HyWIAConfig:
         [3, 4, 5]
     """
 
-    pruning_ratio: float = field(
-        default=0.2,
-        metadata={"help": "How much is removed, in [0, 1): a fraction of the units of each kind under the `layer`, "
-                  "`global` and `llm_pruner` allocations; a fraction of the parameters of the prunable units under "
-                  "`cost_aware`, `params_global`, `fine_implied` and `learned`."},
+    pruning_ratio: float = option(
+        0.2,
+        "How much is removed, in [0, 1): a fraction of the units of each kind under the `layer`, "
+        "`global` and `llm_pruner` allocations; a fraction of the parameters of the prunable units under "
+        "`cost_aware`, `params_global`, `fine_implied` and `learned`."
     )
-    importance: str = field(
-        default="hywia", metadata={"help": "Name of the importance criterion (see `available_importances()`)."}
+    importance: str = option("hywia", "Name of the importance criterion (see `available_importances()`).")
+    prune_attention: bool = option(True, "Remove attention heads / KV groups.")
+    prune_mlp: bool = option(True, "Remove MLP channels.")
+    skip_first_layers: int | None = option(
+        None,
+        "Layers left untouched at the start; None: depth/8 (LLM-Pruner keeps 4 of 32)."
     )
-    prune_attention: bool = field(default=True, metadata={"help": "Remove attention heads / KV groups."})
-    prune_mlp: bool = field(default=True, metadata={"help": "Remove MLP channels."})
-    skip_first_layers: int | None = field(
-        default=None,
-        metadata={"help": "Layers left untouched at the start; None: depth/8 (LLM-Pruner keeps 4 of 32)."},
+    skip_last_layers: int | None = option(
+        None,
+        "Layers left untouched at the end; None: ceil(depth/16) (LLM-Pruner keeps 2 of 32)."
     )
-    skip_last_layers: int | None = field(
-        default=None,
-        metadata={"help": "Layers left untouched at the end; None: ceil(depth/16) (LLM-Pruner keeps 2 of 32)."},
+    scope: str | None = option(
+        None,
+        "Deprecated, use `allocation` (`layer` and `global` are allocations of the same name); a "
+        "value given here moves to `allocation` with a FutureWarning."
     )
-    scope: str | None = field(
-        default=None,
-        metadata={"help": "Deprecated, use `allocation` (`layer` and `global` are allocations of the same name); a "
-                  "value given here moves to `allocation` with a FutureWarning."},
+    gqa_mode: str = option(
+        "kv_group",
+        "Grouped-query attention unit: `kv_group` (a KV head and its query heads) or "
+        "`query_heads` (query heads only, every KV group losing the same number)."
     )
-    gqa_mode: str = field(
-        default="kv_group",
-        metadata={"help": "Grouped-query attention unit: `kv_group` (a KV head and its query heads) or "
-                  "`query_heads` (query heads only, every KV group losing the same number)."},
+    min_units_per_layer: int = option(1, "Every pruned layer keeps at least this many heads/groups and channels.")
+    calibration_data: str = option(
+        "builtin:austen",
+        "Calibration text: `builtin:<name>`, a text file, a saved `datasets` folder or a Hub "
+        "dataset name."
     )
-    min_units_per_layer: int = field(
-        default=1, metadata={"help": "Every pruned layer keeps at least this many heads/groups and channels."}
+    num_calibration_samples: int = option(16, "Number of calibration windows.")
+    calibration_seq_len: int = option(128, "Tokens per calibration window.")
+    seed: int = option(0, "Seed for calibration sampling and random choices.")
+    allocation: str | None = option(
+        None,
+        "How many units each layer and kind loses (`available_allocations()`); None: `learned` "
+        "for hywia with fusion `attention`, else `layer`."
     )
-    calibration_data: str = field(
-        default="builtin:austen",
-        metadata={"help": "Calibration text: `builtin:<name>`, a text file, a saved `datasets` folder or a Hub "
-                  "dataset name."},
+    fusion: str = option(
+        "attention",
+        "hywia: `attention` (blend learned end to end) or `fixed` (blend = fusion_alpha)."
     )
-    num_calibration_samples: int = field(default=16, metadata={"help": "Number of calibration windows."})
-    calibration_seq_len: int = field(default=128, metadata={"help": "Tokens per calibration window."})
-    seed: int = field(default=0, metadata={"help": "Seed for calibration sampling and random choices."})
-    allocation: str | None = field(
-        default=None,
-        metadata={"help": "How many units each layer and kind loses (`available_allocations()`); None: `learned` "
-                  "for hywia with fusion `attention`, else `layer`."},
+    fusion_alpha: float = option(0.5, "Fixed fusion: weight of the fine-grained score.")
+    coarse: str = option(
+        "group",
+        "Coarse reading: `group` (|Σ w·g| over the unit) or `vector` (LLM-Pruner's per row/column)."
     )
-    fusion: str = field(
-        default="attention",
-        metadata={"help": "hywia: `attention` (blend learned end to end) or `fixed` (blend = fusion_alpha)."},
+    taylor_order: int = option(1, "Taylor saliency order for hywia: 1 or 2.")
+    score_normalization: str = option("rank", "Within-group normalisation of fine/coarse scores: `rank` or `mean`.")
+    fusion_steps: int = option(8, "Training steps of the fusion attention.")
+    fusion_lr: float = option(0.05, "Adam learning rate of the fusion attention.")
+    fusion_batch_size: int = option(2, "Calibration windows per fusion step.")
+    fusion_seq_len: int | None = option(
+        64,
+        "Tokens per fusion window: calibration windows are cut into pieces of this length "
+        "(None: whole windows). The fusion's cost grows with the tokens it runs."
     )
-    fusion_alpha: float = field(default=0.5, metadata={"help": "Fixed fusion: weight of the fine-grained score."})
-    coarse: str = field(
-        default="group",
-        metadata={"help": "Coarse reading: `group` (|Σ w·g| over the unit) or `vector` (LLM-Pruner's per row/column)."},
+    fusion_holdout_samples: int = option(
+        4,
+        "Only without `selection_data` windows (token ids given without a tokenizer, the callback): "
+        "calibration windows held out of fusion training to pick the step and plan (0: off)."
     )
-    taylor_order: int = field(default=1, metadata={"help": "Taylor saliency order for hywia: 1 or 2."})
-    score_normalization: str = field(
-        default="rank", metadata={"help": "Within-group normalisation of fine/coarse scores: `rank` or `mean`."}
+    selection_data: str = option(
+        "builtin:validation",
+        "hywia: text of the windows that pick the fusion's step and the shipped plan, never used for "
+        "statistics or training; must differ from `calibration_data` (default: Sense and Sensibility + a "
+        "Jargon File slice kept apart from the calibration and evaluation texts)."
     )
-    fusion_steps: int = field(default=8, metadata={"help": "Training steps of the fusion attention."})
-    fusion_lr: float = field(default=0.05, metadata={"help": "Adam learning rate of the fusion attention."})
-    fusion_batch_size: int = field(default=2, metadata={"help": "Calibration windows per fusion step."})
-    fusion_seq_len: int | None = field(
-        default=64,
-        metadata={"help": "Tokens per fusion window: calibration windows are cut into pieces of this length "
-                  "(None: whole windows). The fusion's cost grows with the tokens it runs."},
+    selection_samples: int = option(
+        16,
+        "hywia: windows drawn from `selection_data`, of `fusion_seq_len` tokens (at most "
+        "`calibration_seq_len`). Fewer make the pick noisy: with 4 windows of 128 tokens it shipped plans "
+        "worse on held-out text than the best candidate."
     )
-    fusion_holdout_samples: int = field(
-        default=4,
-        metadata={"help": "Only without `selection_data` windows (token ids given without a tokenizer, the callback): "
-                  "calibration windows held out of fusion training to pick the step and plan (0: off)."},
+    choose_plan: bool = option(
+        True,
+        "hywia: start the fusion from the best untrained plan (the cost-aware ranking by fine "
+        "score under fine or coarse selection) and, after training, score the candidate plans (those, the "
+        "learned allocation under the learned blend and under the starting granularity, the cost-aware "
+        "ranking under the blend) on the selection windows and ship the best (False: neither; ship the "
+        "learned plan)."
     )
-    selection_data: str = field(
-        default="builtin:validation",
-        metadata={"help": "hywia: text of the windows that pick the fusion's step and the shipped plan, never used for "
-                  "statistics or training; must differ from `calibration_data` (default: Sense and Sensibility + a "
-                  "Jargon File slice kept apart from the calibration and evaluation texts)."},
+    fusion_eval_every: int = option(
+        8,
+        "Steps between held-out evaluations (the first and last step are always judged)."
     )
-    selection_samples: int = field(
-        default=16,
-        metadata={"help": "hywia: windows drawn from `selection_data`, of `fusion_seq_len` tokens (at most "
-                  "`calibration_seq_len`). Fewer make the pick noisy: with 4 windows of 128 tokens it shipped plans "
-                  "worse on held-out text than the best candidate."},
+    fusion_autocast: str | None = option(
+        "auto",
+        "Run the fusion's and the plan pick's passes under torch.autocast in this dtype: `auto` "
+        "(bfloat16 where the device has fast bfloat16 matmuls: a CUDA GPU that supports it, a CPU with "
+        "AVX-512 BF16 or AMX; else the model's dtype), `bfloat16`, `float16`, or `float32` / None (the "
+        "model's dtype). The calibration gradients are never autocast."
     )
-    choose_plan: bool = field(
-        default=True,
-        metadata={"help": "hywia: start the fusion from the best untrained plan (the cost-aware ranking by fine "
-                  "score under fine or coarse selection) and, after training, score the candidate plans (those, the "
-                  "learned allocation under the learned blend and under the starting granularity, the cost-aware "
-                  "ranking under the blend) on the selection windows and ship the best (False: neither; ship the "
-                  "learned plan)."},
+    temperature_start: float = option(0.1, "Soft-mask temperature at the first step.")
+    temperature_end: float = option(0.005, "Soft-mask temperature at the last step.")
+    budget_penalty: float = option(10.0, "λ of the (mean mask − keep ratio)² penalty.")
+    kl_weight: float = option(0.0, "Weight of the KL term to the dense model's logits.")
+    round_to: int = option(
+        1,
+        "Kept MLP channels of every pruned layer rounded to a multiple of this (1: no rounding); "
+        "regular widths run faster on some kernels."
     )
-    fusion_eval_every: int = field(
-        default=8, metadata={"help": "Steps between held-out evaluations (the first and last step are always judged)."}
+    target: str | None = option(
+        None,
+        "Engine the pruned model is for: `transformers` (MLP widths to multiples of 8), `gpu` (64), "
+        "`llama.cpp` (64), `llama.cpp-kquant` (256: no k-quant fallback tensors); sets `round_to` when it "
+        "is left at 1, and is recorded in the recipe and the card."
     )
-    fusion_autocast: str | None = field(
-        default="auto",
-        metadata={"help": "Run the fusion's and the plan pick's passes under torch.autocast in this dtype: `auto` "
-                  "(bfloat16 where the device has fast bfloat16 matmuls: a CUDA GPU that supports it, a CPU with "
-                  "AVX-512 BF16 or AMX; else the model's dtype), `bfloat16`, `float16`, or `float32` / None (the "
-                  "model's dtype). The calibration gradients are never autocast."},
+    statistics_dtype: str = option(
+        "float32",
+        "dtype of the per-weight gradient buffers of the Taylor statistics: `float32` or "
+        "`bfloat16` (half the memory; per-unit sums stay float64)."
     )
-    temperature_start: float = field(default=0.1, metadata={"help": "Soft-mask temperature at the first step."})
-    temperature_end: float = field(default=0.005, metadata={"help": "Soft-mask temperature at the last step."})
-    budget_penalty: float = field(default=10.0, metadata={"help": "λ of the (mean mask − keep ratio)² penalty."})
-    kl_weight: float = field(default=0.0, metadata={"help": "Weight of the KL term to the dense model's logits."})
-    round_to: int = field(
-        default=1,
-        metadata={"help": "Kept MLP channels of every pruned layer rounded to a multiple of this (1: no rounding); "
-                  "regular widths run faster on some kernels."},
+    statistics_pass: str = option(
+        "streamed",
+        "How first-order Taylor statistics are gathered: `streamed` (one backward pass over all "
+        "calibration windows, layers checkpointed, each gradient reduced to per-unit statistics at once: "
+        "memory about the weights plus one layer) or `buffered` (a backward pass per batch into per-weight "
+        "gradient sums: the options below apply). Second-order statistics are always buffered."
     )
-    target: str | None = field(
-        default=None,
-        metadata={"help": "Engine the pruned model is for: `transformers` (MLP widths to multiples of 8), `gpu` (64), "
-                  "`llama.cpp` (64), `llama.cpp-kquant` (256: no k-quant fallback tensors); sets `round_to` when it "
-                  "is left at 1, and is recorded in the recipe and the card."},
+    gradient_checkpointing: bool = option(
+        False,
+        "Recompute activations in the backward pass of the calibration gradients (less memory, "
+        "about one more forward pass of time)."
     )
-    statistics_dtype: str = field(
-        default="float32",
-        metadata={"help": "dtype of the per-weight gradient buffers of the Taylor statistics: `float32` or "
-                  "`bfloat16` (half the memory; per-unit sums stay float64)."},
+    gradient_micro_batch: int | None = option(
+        None,
+        "Sequences per backward pass of the calibration gradients (None: whole batches). Smaller: "
+        "fewer activations in memory at once, the same gradients."
     )
-    statistics_pass: str = field(
-        default="streamed",
-        metadata={"help": "How first-order Taylor statistics are gathered: `streamed` (one backward pass over all "
-                  "calibration windows, layers checkpointed, each gradient reduced to per-unit statistics at once: "
-                  "memory about the weights plus one layer) or `buffered` (a backward pass per batch into per-weight "
-                  "gradient sums: the options below apply). Second-order statistics are always buffered."},
-    )
-    gradient_checkpointing: bool = field(
-        default=False,
-        metadata={"help": "Recompute activations in the backward pass of the calibration gradients (less memory, "
-                  "about one more forward pass of time)."},
-    )
-    gradient_micro_batch: int | None = field(
-        default=None,
-        metadata={"help": "Sequences per backward pass of the calibration gradients (None: whole batches). Smaller: "
-                  "fewer activations in memory at once, the same gradients."},
-    )
-    layers_per_pass: int | None = field(
-        default=None,
-        metadata={"help": "Gradient statistics for this many pruned layers per pass over the calibration data "
-                  "(None: all at once). Bounds gradient memory to that many layers, at one pass per chunk."},
+    layers_per_pass: int | None = option(
+        None,
+        "Gradient statistics for this many pruned layers per pass over the calibration data "
+        "(None: all at once). Bounds gradient memory to that many layers, at one pass per chunk."
     )
 
     def __post_init__(self) -> None:

@@ -100,9 +100,9 @@ def perplexity_report(
     total_nll = 0.0
     try:
         with torch.no_grad():
-            starts = range(0, n_windows, batch_size)
-            for start in tqdm(starts, desc="Perplexity", unit="batch", disable=not show_progress):
-                batch = windows[start : start + batch_size].to(device)
+            firsts = range(0, n_windows, batch_size)
+            for first in tqdm(firsts, desc="Perplexity", unit="batch", disable=not show_progress):
+                batch = windows[first : first + batch_size].to(device)
                 logits = model(input_ids=batch, use_cache=False).logits[:, :-1].float()
                 targets = batch[:, 1:]
                 nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
@@ -118,29 +118,13 @@ def perplexity(
     model: torch.nn.Module,
     tokenizer: Any = None,
     source: str | os.PathLike | None = None,
-    *,
-    text: str | None = None,
-    token_ids: torch.Tensor | None = None,
-    seq_len: int = 128,
-    max_windows: int | None = None,
-    batch_size: int = 8,
-    show_progress: bool = True,
+    **options: Any,
 ) -> float:
-    """Perplexity of ``model`` on a held-out text (see :func:`perplexity_report` for the arguments).
+    """Perplexity of ``model`` on a held-out text: :func:`perplexity_report`'s ``"ppl"``, with the same keyword
+    arguments (``text``, ``token_ids``, ``seq_len``, ``max_windows``, ``batch_size``, ``show_progress``).
 
     Example:
         >>> perplexity(model, tokenizer, "builtin:prideprejudice", seq_len=128, max_windows=200)  # doctest: +SKIP
         37.95...
     """
-    report = perplexity_report(
-        model,
-        tokenizer,
-        source,
-        text=text,
-        token_ids=token_ids,
-        seq_len=seq_len,
-        max_windows=max_windows,
-        batch_size=batch_size,
-        show_progress=show_progress,
-    )
-    return float(report["ppl"])
+    return float(perplexity_report(model, tokenizer, source, **options)["ppl"])

@@ -21,7 +21,7 @@ from torch import nn
 
 from .configuration_baichuan import BaichuanConfig as BaichuanConfigBase  # hywia: base
 from .modeling_baichuan import BaichuanForCausalLM as BaichuanBase  # hywia: base
-from .modeling_hywia_base import check_depth, check_format_version, resized_linear
+from .modeling_hywia_base import check_depth, check_format_version, resize_projections
 
 BAICHUAN_WIDTH_KEYS = ("num_attention_heads", "intermediate_size")
 
@@ -39,13 +39,10 @@ def resize_baichuan_layer(layer: nn.Module, widths: dict) -> None:
     """Give a Baichuan decoder layer the projection shapes of `widths` (weights are loaded later)."""
     attention, mlp = layer.self_attn, layer.mlp
     width = widths["num_attention_heads"] * attention.head_dim
-    attention.W_pack = resized_linear(attention.W_pack, out_features=3 * width)
-    attention.o_proj = resized_linear(attention.o_proj, in_features=width)
+    resize_projections(attention, {"W_pack": 3 * width}, {"o_proj": width})
     set_baichuan_attention_widths(attention, widths["num_attention_heads"])
     channels = widths["intermediate_size"]
-    mlp.gate_proj = resized_linear(mlp.gate_proj, out_features=channels)
-    mlp.up_proj = resized_linear(mlp.up_proj, out_features=channels)
-    mlp.down_proj = resized_linear(mlp.down_proj, in_features=channels)
+    resize_projections(mlp, {"gate_proj": channels, "up_proj": channels}, {"down_proj": channels})
 
 
 def check_baichuan_layer_widths(layer_widths: list | None, num_hidden_layers: int) -> None:

@@ -40,6 +40,16 @@ def resized_linear(linear: nn.Linear, in_features: int | None = None, out_featur
     )
 
 
+def resize_projections(module: nn.Module, out_features: dict[str, int] | None = None,
+                       in_features: dict[str, int] | None = None) -> None:
+    """Replace the named Linear children of `module` by uninitialised ones with the given output / input features
+    (weights are loaded later)."""
+    for name, size in (out_features or {}).items():
+        setattr(module, name, resized_linear(getattr(module, name), out_features=size))
+    for name, size in (in_features or {}).items():
+        setattr(module, name, resized_linear(getattr(module, name), in_features=size))
+
+
 def check_depth(layer_widths: list, num_hidden_layers: int) -> None:
     """Raise ValueError unless `layer_widths` has one entry per layer."""
     if len(layer_widths) != num_hidden_layers:
@@ -120,15 +130,10 @@ def resize_llama_layer(layer: nn.Module, widths: dict) -> None:
     head_dim = attention.head_dim
     q_width = widths["num_attention_heads"] * head_dim
     kv_width = widths["num_key_value_heads"] * head_dim
-    attention.q_proj = resized_linear(attention.q_proj, out_features=q_width)
-    attention.k_proj = resized_linear(attention.k_proj, out_features=kv_width)
-    attention.v_proj = resized_linear(attention.v_proj, out_features=kv_width)
-    attention.o_proj = resized_linear(attention.o_proj, in_features=q_width)
+    resize_projections(attention, {"q_proj": q_width, "k_proj": kv_width, "v_proj": kv_width}, {"o_proj": q_width})
     set_llama_attention_widths(attention, widths["num_attention_heads"], widths["num_key_value_heads"])
     channels = widths["intermediate_size"]
-    mlp.gate_proj = resized_linear(mlp.gate_proj, out_features=channels)
-    mlp.up_proj = resized_linear(mlp.up_proj, out_features=channels)
-    mlp.down_proj = resized_linear(mlp.down_proj, in_features=channels)
+    resize_projections(mlp, {"gate_proj": channels, "up_proj": channels}, {"down_proj": channels})
 
 
 class PrunedLayersMixin:

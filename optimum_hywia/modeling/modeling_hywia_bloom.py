@@ -20,7 +20,7 @@ from torch import nn
 from transformers import BloomConfig, BloomForCausalLM
 from transformers.models.bloom.modeling_bloom import BloomAttention
 
-from .modeling_hywia_base import PrunedModelHubMixin, check_format_version, keyed_entries, resized_linear
+from .modeling_hywia_base import PrunedModelHubMixin, check_format_version, keyed_entries, resize_projections
 
 BLOOM_WIDTH_KEYS = ("num_attention_heads", "kept_heads", "intermediate_size")
 
@@ -59,12 +59,10 @@ def resize_bloom_layer(layer: nn.Module, widths: dict) -> None:
     """Give a Bloom block the projection shapes of `widths` (weights are loaded later)."""
     attention, mlp = layer.self_attention, layer.mlp
     width = widths["num_attention_heads"] * attention.head_dim
-    attention.query_key_value = resized_linear(attention.query_key_value, out_features=3 * width)
-    attention.dense = resized_linear(attention.dense, in_features=width)
+    resize_projections(attention, {"query_key_value": 3 * width}, {"dense": width})
     set_bloom_attention_widths(attention, widths["kept_heads"])
     channels = widths["intermediate_size"]
-    mlp.dense_h_to_4h = resized_linear(mlp.dense_h_to_4h, out_features=channels)
-    mlp.dense_4h_to_h = resized_linear(mlp.dense_4h_to_h, in_features=channels)
+    resize_projections(mlp, {"dense_h_to_4h": channels}, {"dense_4h_to_h": channels})
 
 
 def check_bloom_layer_widths(layer_widths: list | None, num_hidden_layers: int, num_heads: int) -> None:

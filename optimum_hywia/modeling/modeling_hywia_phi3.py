@@ -25,7 +25,7 @@ from transformers import Phi3Config, Phi3ForCausalLM
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.phi3.modeling_phi3 import Phi3Attention, apply_rotary_pos_emb, eager_attention_forward
 
-from .modeling_hywia_base import PrunedModelHubMixin, check_format_version, check_layer_widths, resized_linear
+from .modeling_hywia_base import PrunedModelHubMixin, check_format_version, check_layer_widths, resize_projections
 
 
 class HyWIAPhi3Attention(Phi3Attention):
@@ -72,12 +72,10 @@ def resize_phi3_layer(layer: nn.Module, widths: dict) -> None:
     heads, kv_heads = widths["num_attention_heads"], widths["num_key_value_heads"]
     query_width = heads * attention.head_dim
     fused_width = query_width + 2 * kv_heads * attention.head_dim
-    attention.qkv_proj = resized_linear(attention.qkv_proj, out_features=fused_width)
-    attention.o_proj = resized_linear(attention.o_proj, in_features=query_width)
+    resize_projections(attention, {"qkv_proj": fused_width}, {"o_proj": query_width})
     set_phi3_attention_widths(attention, heads, kv_heads)
     channels = widths["intermediate_size"]
-    mlp.gate_up_proj = resized_linear(mlp.gate_up_proj, out_features=2 * channels)
-    mlp.down_proj = resized_linear(mlp.down_proj, in_features=channels)
+    resize_projections(mlp, {"gate_up_proj": 2 * channels}, {"down_proj": channels})
 
 
 @strict
