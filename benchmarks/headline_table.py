@@ -8,7 +8,8 @@
   (`benchmark_recovery.py --split test`): per model and ratio, the mean zero-shot accuracy after LoRA recovery of
   LLM-Pruner, of the best other baseline and of HyWIA on every test item, and the margin HyWIA − LLM-Pruner with its
   paired 95% interval; the words "established" / "not established" come from the interval. docs/benchmark.md
-  (`<!-- recovery:start -->` ... `<!-- recovery:end -->`): the same table with perplexities.
+  (`<!-- recovery:start -->` ... `<!-- recovery:end -->`): the same table with perplexities; docs/method.md's
+  block of the same name holds it too.
 * docs/benchmark.md (`<!-- criteria:start -->` ... `<!-- criteria:end -->`): from `docs/results/criteria.json` and
   `criteria_gemma3-270m.json` (`benchmark_criteria.py`, validation split: the opening windows of Pride and Prejudice
   and of the Jargon File's held-out slice): per ratio and text, element1 and the best criterion under LLM-Pruner's
@@ -36,6 +37,7 @@ RECOVERY = "recovery.json"
 README = RESULTS.parent.parent / "README.md"
 BENCHMARK = RESULTS.parent / "benchmark.md"
 EVALUATION = RESULTS.parent / "evaluation.md"
+METHOD = RESULTS.parent / "method.md"
 SCORING = "scoring.json"
 TEXTS = {"in_domain": "Pride and Prejudice", "out_of_domain": "Jargon File (out of domain)"}
 HEADER = ("| ratio | validation text | element1, LLM-Pruner's split | best criterion, LLM-Pruner's split | element1, "
@@ -195,6 +197,7 @@ def main() -> None:
         replace_block(README, "headline", readme)
         replace_block(BENCHMARK, "criteria", criteria)
         replace_block(BENCHMARK, "recovery", recovery_full)
+        replace_block(METHOD, "recovery", recovery_full)
         replace_block(EVALUATION, "scoring", scoring)
     else:
         print(readme, recovery_full, criteria, scoring, sep="\n\n")
