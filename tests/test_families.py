@@ -342,7 +342,8 @@ def test_a_saved_pruned_baichuan_refuses_a_newer_format_version(saved_families, 
         AutoConfig.from_pretrained(folder, trust_remote_code=True)
 
 
-@pytest.mark.parametrize("family", sorted(TINY_FAMILIES))
+# Granite's config has no head_dim (heads are hidden_size / num_attention_heads wide): plain only without head removal
+@pytest.mark.parametrize("family", sorted(set(TINY_FAMILIES) - {"granite"}))
 def test_uniform_widths_serve_as_the_original_architecture(family, tmp_path):
     pruner = HyWIAPruner(pruner_config(allocation="layer", skip_first_layers=0))
     model = pruner.prune(tiny_model(family))
@@ -350,6 +351,26 @@ def test_uniform_widths_serve_as_the_original_architecture(family, tmp_path):
     loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "plain")
     assert type(loaded).__module__.startswith("transformers.models.")
     assert torch.equal(logits(loaded), logits(model)) and torch.equal(logits(loaded, PADDED), logits(model, PADDED))
+
+
+def test_granite_serves_as_its_original_architecture_when_only_mlp_channels_go(tmp_path):
+    pruner = HyWIAPruner(pruner_config(allocation="layer", skip_first_layers=0, prune_attention=False))
+    model = pruner.prune(tiny_model("granite"))
+    pruner.save_pretrained(model, tmp_path / "plain", as_original_architecture=True)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "plain")
+    assert type(loaded).__name__ == "GraniteForCausalLM" and loaded.config.intermediate_size == 20
+    assert loaded.config.residual_multiplier == 0.5 and loaded.config.logits_scaling == 4.0
+    assert torch.equal(logits(loaded), logits(model))
+
+
+def test_granite_with_removed_heads_refuses_its_original_architecture(tmp_path):
+    pruner = HyWIAPruner(pruner_config(allocation="layer", skip_first_layers=0))
+    model = pruner.prune(tiny_model("granite"))
+    with pytest.raises(ValueError, match="GraniteConfig cannot describe removed attention heads"):
+        pruner.save_pretrained(model, tmp_path / "plain", as_original_architecture=True)
+    assert not (tmp_path / "plain").exists()
+    pruner.save_pretrained(model, tmp_path / "pruned")  # the pruned type describes them
+    assert torch.equal(logits(AutoModelForCausalLM.from_pretrained(tmp_path / "pruned")), logits(model))
 
 
 def test_bloom_cannot_be_saved_as_its_original_architecture(tmp_path):

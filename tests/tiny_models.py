@@ -10,6 +10,8 @@ from transformers import (
     BloomForCausalLM,
     Gemma3ForCausalLM,
     Gemma3TextConfig,
+    GraniteConfig,
+    GraniteForCausalLM,
     LlamaConfig,
     LlamaForCausalLM,
     MistralConfig,
@@ -47,6 +49,13 @@ TINY_FAMILIES = {
         Gemma3ForCausalLM,
         dict(num_attention_heads=4, num_key_value_heads=1, head_dim=16, query_pre_attn_scalar=12, sliding_window=4,
              layer_types=["sliding_attention", "full_attention"] * 2),
+    ),
+    # Granite (IBM): Llama layout with GQA and non-default multipliers, which the pruned config must keep
+    "granite": (
+        GraniteConfig,
+        GraniteForCausalLM,
+        dict(num_attention_heads=6, num_key_value_heads=2, embedding_multiplier=2.0, residual_multiplier=0.5,
+             attention_multiplier=0.2, logits_scaling=4.0),
     ),
 }
 

@@ -71,16 +71,18 @@ LLAMA_SPEC = ArchitectureSpec(
         "Qwen2ForCausalLM",
         "Qwen3ForCausalLM",
         "Gemma3ForCausalLM",
+        "GraniteForCausalLM",
         "HyWIALlamaForCausalLM",
         "HyWIAMistralForCausalLM",
         "HyWIAQwen2ForCausalLM",
         "HyWIAQwen3ForCausalLM",
         "HyWIAGemma3ForCausalLM",
+        "HyWIAGraniteForCausalLM",
     ),
     layers_path="model.layers",
     unit_groups=llama_unit_groups,
     read_widths=read_llama_widths,
     set_widths=set_llama_widths,
-    notes="Llama-1/2/3, Vicuna, Mistral, Qwen2 (q/k/v biases), Qwen3 and Gemma 3 (q/k norms): MHA heads, GQA KV "
+    notes="Llama-1/2/3, Vicuna, Mistral, Qwen2 (q/k/v biases), Qwen3 and Gemma 3 (q/k norms), Granite (multipliers): MHA heads, GQA KV "
     "groups or query heads (always query heads with one KV head), gated MLP",
 )

@@ -51,8 +51,12 @@ logger = logging.getLogger(__name__)
 
 
 def head_logits(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
-    """The model's logits from its base model's last hidden state (output head, then any final soft-capping)."""
+    """The model's logits from its base model's last hidden state (output head, then Granite's `logits_scaling`
+    divisor or Gemma's final soft-capping where the config has one)."""
     logits = model.get_output_embeddings()(hidden)
+    scaling = getattr(model.config, "logits_scaling", None)
+    if scaling:
+        logits = logits / scaling
     cap = getattr(model.config, "final_logit_softcapping", None)
     if cap:
         logits = torch.tanh(logits / cap) * cap

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .modeling_hywia_bloom import HyWIABloomConfig, HyWIABloomForCausalLM
 from .modeling_hywia_gemma3_text import HyWIAGemma3ForCausalLM, HyWIAGemma3TextConfig
+from .modeling_hywia_granite import HyWIAGraniteConfig, HyWIAGraniteForCausalLM
 from .modeling_hywia_llama import HyWIALlamaConfig, HyWIALlamaForCausalLM
 from .modeling_hywia_mistral import HyWIAMistralConfig, HyWIAMistralForCausalLM
 from .modeling_hywia_phi3 import HyWIAPhi3Config, HyWIAPhi3ForCausalLM
@@ -23,6 +24,7 @@ PRUNED_TYPES = {
     "qwen2": (HyWIAQwen2Config, HyWIAQwen2ForCausalLM),
     "qwen3": (HyWIAQwen3Config, HyWIAQwen3ForCausalLM),
     "gemma3_text": (HyWIAGemma3TextConfig, HyWIAGemma3ForCausalLM),
+    "granite": (HyWIAGraniteConfig, HyWIAGraniteForCausalLM),
     "bloom": (HyWIABloomConfig, HyWIABloomForCausalLM),
     "phi3": (HyWIAPhi3Config, HyWIAPhi3ForCausalLM),
 }
