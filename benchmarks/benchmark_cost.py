@@ -36,6 +36,7 @@ from benchmarks.common import (
     load_benchmark_model,
     machine_info,
     measured,
+    pyplot,
     weight_bytes,
     write_results,
 )
@@ -149,10 +150,7 @@ def markdown(rows: list[dict], header: str) -> str:
 
 
 def plot(rows: list[dict], path: Path, samples: int, sweep_model: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     for variant in VARIANTS:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import (SINGLE_GRANULARITY, add_grid_arguments, add_split_argument, command_line, is_hywia, machine_info, mean_and_spread,
-                          measured, write_results)
+from benchmarks.common import (SINGLE_GRANULARITY, add_grid_arguments, add_split_argument, command_line, is_hywia,
+                               machine_info, mean_and_spread, measured, pyplot, write_results)
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.data import load_calibration_data, load_model_and_tokenizer, load_text, tokenize_text
 from optimum_hywia.evaluation import perplexity
@@ -206,10 +206,7 @@ def bar_check(table: list[dict], eval_names: list[str]) -> str:
 
 def plot_widths(rows: list[dict], path: Path) -> None:
     """Kept widths per layer (MLP channels, KV groups) for element1, vector, fine-implied and hywia; and the blend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     picks = [("element1", "llm_pruner"), ("vector", "llm_pruner"), ("element1", "fine_implied"),
              ("hywia", "learned")]

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import torch
-from benchmarks.common import command_line, load_benchmark_model, machine_info, write_results
+from benchmarks.common import command_line, load_benchmark_model, machine_info, pyplot, write_results
 
 from optimum_hywia import HyWIAConfig, HyWIAPruner
 from optimum_hywia.evaluation import forward_flops
@@ -178,10 +178,7 @@ def markdown(rows: list[dict], args) -> str:
 
 def plot(rows: list[dict], path: Path) -> None:
     """Measured against ideal speedup, prefill and decode; the diagonal is efficiency 1."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     markers = dict(zip(sorted({r["round_to"] for r in rows}), "os^Dvx*P"))
     colors = dict(zip(sorted({r["model"] for r in rows}), plt.rcParams["axes.prop_cycle"].by_key()["color"]))

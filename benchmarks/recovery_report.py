@@ -11,7 +11,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from benchmarks.common import mean_and_spread
+from benchmarks.common import mean_and_spread, pyplot
 from optimum_hywia.evaluation import OFFLINE_CHANCE
 from optimum_hywia.evaluation.paired import paired_margin
 
@@ -150,10 +150,7 @@ def markdown(rows: list[dict], header: str, found: list[dict]) -> str:
 
 def plot(rows: list[dict], path: Path) -> None:
     """Mean zero-shot accuracy after recovery per method, one panel per (model, ratio), seeds as points."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     panels = sorted({(r["model"], r["ratio"]) for r in rows if r["method"] != "dense"})
     if not panels:
