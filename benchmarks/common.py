@@ -138,17 +138,18 @@ SMOLLM2 = "builtin:smollm2-135m"
 
 
 def load_benchmark_model(name: str, seed: int = 0):
-    """(model, tokenizer) for `builtin:smollm2-135m` or one of `RANDOM_LLAMA_SHAPES` (random init, SmolLM2's
-    tokenizer)."""
+    """(model, tokenizer) for a builtin (`builtin:smollm2-135m`, `builtin:gemma3-270m`) or one of
+    `RANDOM_LLAMA_SHAPES` (random init, SmolLM2's tokenizer)."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     from optimum_hywia.data import load_model_and_tokenizer, resolve_model_path
 
-    if name == SMOLLM2:
-        return load_model_and_tokenizer(SMOLLM2)
+    if name.startswith("builtin:"):
+        return load_model_and_tokenizer(name)
     if name not in RANDOM_LLAMA_SHAPES:
-        raise ValueError(f"Unknown benchmark model {name!r}; choose from {[SMOLLM2, *RANDOM_LLAMA_SHAPES]}.")
+        raise ValueError(f"Unknown benchmark model {name!r}; choose a builtin ({SMOLLM2}, builtin:gemma3-270m) or "
+                         f"one of {list(RANDOM_LLAMA_SHAPES)}.")
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(SMOLLM2))
     config = LlamaConfig(vocab_size=len(tokenizer), tie_word_embeddings=True, max_position_embeddings=2048,
                          **RANDOM_LLAMA_SHAPES[name])
