@@ -155,7 +155,7 @@ def test_reference_test_catches_wrong_phi3_rows(target, wrong, monkeypatch):
 def test_phi3_with_removed_heads_refuses_its_original_architecture(tmp_path):
     pruner = HyWIAPruner(pruner_config(allocation="layer", skip_first_layers=0))
     model = pruner.prune(tiny_model("phi3"))
-    with pytest.raises(ValueError, match="Phi3Config cannot describe removed heads"):
+    with pytest.raises(ValueError, match="Phi3Config cannot describe removed attention heads"):
         pruner.save_pretrained(model, tmp_path / "plain", as_original_architecture=True)
     assert not (tmp_path / "plain").exists()
 
@@ -367,7 +367,7 @@ def test_granite_serves_as_its_original_architecture_when_only_mlp_channels_go(t
 @pytest.mark.parametrize("family, prune_attention, message", [
     ("granite", True, "GraniteConfig cannot describe removed attention heads"),
     ("bloom", False, "BloomConfig cannot describe removed heads or MLP channels"),  # every layer keeps 96 of 192
-    ("baichuan", True, "cannot describe removed heads"),
+    ("baichuan", True, "Baichuan.s config cannot describe removed attention heads"),
 ])
 def test_the_original_architecture_refuses_widths_its_config_cannot_hold(family, prune_attention, message, tmp_path):
     pruner = HyWIAPruner(pruner_config(allocation="layer", prune_attention=prune_attention, skip_first_layers=0))

@@ -21,7 +21,7 @@ from torch import nn
 
 from .configuration_baichuan import BaichuanConfig as BaichuanConfigBase  # hywia: base
 from .modeling_baichuan import BaichuanForCausalLM as BaichuanBase  # hywia: base
-from .modeling_hywia_base import check_depth, check_format_version, resize_projections
+from .modeling_hywia_base import check_depth, check_format_version, mlp_only_width_values, resize_projections
 
 BAICHUAN_WIDTH_KEYS = ("num_attention_heads", "intermediate_size")
 
@@ -71,12 +71,7 @@ class PrunedBaichuanConfigMixin:
 
     def original_width_values(self, widths: dict) -> dict:
         """The widths Baichuan's own config can carry: MLP channels, not heads (head_dim = hidden / heads)."""
-        if widths["num_attention_heads"] != self.num_attention_heads:
-            raise ValueError(
-                "Baichuan's config derives head_dim from hidden_size / num_attention_heads, so it cannot describe "
-                "removed heads"
-            )
-        return {"intermediate_size": widths["intermediate_size"]}
+        return mlp_only_width_values(self, widths, "Baichuan\'s config", head_keys=("num_attention_heads",))
 
 
 class PrunedBaichuanModelMixin:

@@ -92,6 +92,19 @@ def check_layer_widths(layer_widths: list | None, num_hidden_layers: int) -> Non
             )
 
 
+def mlp_only_width_values(config, widths: dict, config_name: str, head_keys: tuple[str, ...] = WIDTH_KEYS[:2]) -> dict:
+    """The widths a config that derives head_dim from hidden_size / num_attention_heads can carry: the MLP's alone.
+
+    Raises ValueError naming `config_name` when `widths` removed heads (any of `head_keys` differs from `config`).
+    """
+    if any(widths[key] != getattr(config, key) for key in head_keys):
+        raise ValueError(
+            f"{config_name} cannot describe removed attention heads (its head_dim is hidden_size / "
+            "num_attention_heads); prune only MLP channels (`prune_attention=False`) to save this family's own type"
+        )
+    return {"intermediate_size": widths["intermediate_size"]}
+
+
 class PrunedModelHubMixin:
     """`save_pretrained` / `push_to_hub` of the pruned models, with one extension point, `hub_extension`.
 

@@ -7,17 +7,12 @@ Built by `modeling_hywia_base.llama_layout_types` (how such a model loads: that 
 
 from transformers import GraniteConfig, GraniteForCausalLM
 
-from .modeling_hywia_base import WIDTH_KEYS, llama_layout_types
+from .modeling_hywia_base import llama_layout_types, mlp_only_width_values
 
 
 def original_width_values(self, widths: dict) -> dict:
     """`GraniteConfig` has no `head_dim`: its heads are hidden_size / num_attention_heads wide."""
-    if widths["num_attention_heads"] != self.num_attention_heads:
-        raise ValueError(
-            "GraniteConfig cannot describe removed attention heads (its head_dim is hidden_size / "
-            "num_attention_heads); prune only MLP channels (`prune_attention=False`) for a plain Granite"
-        )
-    return {key: widths[key] for key in WIDTH_KEYS}
+    return mlp_only_width_values(self, widths, "GraniteConfig")
 
 
 HyWIAGraniteConfig, HyWIAGraniteForCausalLM = llama_layout_types(

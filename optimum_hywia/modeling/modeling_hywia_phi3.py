@@ -25,7 +25,13 @@ from transformers import Phi3Config, Phi3ForCausalLM
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.phi3.modeling_phi3 import Phi3Attention, apply_rotary_pos_emb, eager_attention_forward
 
-from .modeling_hywia_base import PrunedModelHubMixin, check_format_version, check_layer_widths, resize_projections
+from .modeling_hywia_base import (
+    PrunedModelHubMixin,
+    check_format_version,
+    check_layer_widths,
+    mlp_only_width_values,
+    resize_projections,
+)
 
 
 class HyWIAPhi3Attention(Phi3Attention):
@@ -92,14 +98,7 @@ class HyWIAPhi3Config(Phi3Config):
 
     def original_width_values(self, widths: dict) -> dict:
         """Phi3Config derives head_dim and the rotary size from its head count: only MLP widths can change."""
-        if (widths["num_attention_heads"], widths["num_key_value_heads"]) != (
-            self.num_attention_heads,
-            self.num_key_value_heads,
-        ):
-            raise ValueError(
-                "Phi3Config cannot describe removed heads (its head_dim is hidden_size // num_attention_heads)"
-            )
-        return {"intermediate_size": widths["intermediate_size"]}
+        return mlp_only_width_values(self, widths, "Phi3Config")
 
 
 class HyWIAPhi3ForCausalLM(PrunedModelHubMixin, Phi3ForCausalLM):
