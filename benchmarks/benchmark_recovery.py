@@ -48,7 +48,7 @@ from optimum_hywia.training.recovery import (  # noqa: E402
     prune_and_recover,
     text_dataset,
 )
-from benchmarks.recovery_report import margins, markdown, plot, summary  # noqa: E402
+from benchmarks.recovery_report import margins, markdown, plot, recovery_comparison, summary  # noqa: E402
 
 # method -> HyWIAConfig overrides
 METHODS = {
@@ -153,6 +153,7 @@ def run_pruned(dense, tokenizer, train_rows, texts, model_name, ratio, seed, met
             score_before(model)
         else:
             distillation = DistillationConfig(temperature=args.recover_temperature) if distil else None
+            row["distillation"] = None if distillation is None else distillation.to_dict()
             model = prune_and_recover(copy.deepcopy(dense), tokenizer, config, train_rows, max_steps=args.recover_steps,
                                       learning_rate=args.recover_lr, batch_size=args.recover_batch_size, lora=lora,
                                       training_args={"seed": seed, "disable_tqdm": False}, on_pruned=score_before,
@@ -185,14 +186,16 @@ def header(args, rows: list[dict]) -> str:
     shown = {r["method"] for r in rows}
     methods = ", ".join(f"{m} = {METHODS[m] or 'HyWIAConfig defaults'}" for m in METHODS if m in shown)
     models = list(dict.fromkeys(r["model"] for r in rows))
+    recoveries = sorted({r.get("recovery", "lora") for r in rows if r["method"] != "dense"})
     return "\n".join([
-        f"# Pruned, then recovered with LoRA ({', '.join(models)})", "",
+        f"# Pruned, then recovered ({', '.join(recoveries)}; {', '.join(models)})", "",
         f"Made by {' then '.join(f'`{c}`' for c in commands(rows))} from the repository root (resumable; "
         f"{len(rows)} rows in {args.name}_rows.jsonl, each naming its command).  ",
         f"Recovery: LoRA r={b['r']}, alpha={b['lora_alpha']}, dropout {b['lora_dropout']} on every linear projection, "
         f"lr {b['learning_rate']}, {b['steps']} steps x {b['batch_size']} windows x {b['seq_len']} tokens = "
         f"{b['tokens']:,} tokens of `{b['data']}` (the calibration texts, disjoint from every evaluation text), "
-        "adapters merged.  ",
+        "adapters merged (rows labelled `+ full`: every weight trained instead, at the same budget).  ",
+        *distillation_lines(rows),
         f"Split: **{args.split}**. Zero-shot: {', '.join(OFFLINE_TASKS)} (chance "
         f"{', '.join(f'{100 * c:.0f}%' for c in OFFLINE_CHANCE.values())}), "
         f"{'every item' if args.limit is None else f'first {args.limit} items'} of the split each; perplexity: first "
@@ -202,10 +205,24 @@ def header(args, rows: list[dict]) -> str:
     ])
 
 
+def distillation_lines(rows: list[dict]) -> list[str]:
+    """How the distilled rows (`+ distill_lora`, `+ distill_full`) learned, when there are any."""
+    if not any(r.get("recovery", "").startswith("distill") for r in rows):
+        return []
+    temperatures = sorted({(r.get("distillation") or {}).get("temperature", 2.0) for r in rows
+                           if r.get("recovery", "").startswith("distill")})
+    return [f"Distillation (`+ distill_lora`: LoRA adapters as above, `+ distill_full`: every weight): loss KL(dense "
+            f"teacher ‖ pruned student) on the whole vocabulary's logits at temperature "
+            f"{', '.join(f'{t:g}' for t in temperatures)}, teacher = the dense model before pruning, frozen, logits "
+            "on the fly; same data, steps, windows and learning rate as LoRA.  ",
+            "`+ none`: scored right after pruning, no recovery.  "]
+
+
 def write_all(rows: list[dict], args) -> None:
     paired = margins(rows)
     payload = {"commands": commands(rows), "machine": machine_info(),
-               **protocol(args), "summary": summary(rows), "margins": paired, "rows": rows}
+               **protocol(args), "summary": summary(rows), "margins": paired,
+               "recoveries": recovery_comparison(rows), "rows": rows}
     write_results(args.output_dir, args.name, payload, markdown(rows, header(args, rows), paired))
     plot(rows, args.output_dir / f"{args.name}.png")
 

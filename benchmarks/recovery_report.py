@@ -7,6 +7,7 @@ written from the interval, never by hand.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -17,7 +18,7 @@ from optimum_hywia.evaluation.paired import paired_margin
 
 PPL_COLUMNS = (("ppl_in", "ppl in domain"), ("ppl_out", "ppl out of domain"))
 # (A, B): the margins reported, A − B; HyWIA against each baseline, and distillation against LoRA
-PAIRS = (("hywia", "llm_pruner"), ("hywia", "flap"), ("hywia", "element1_cost_aware"),
+PAIRS = (("hywia", "llm_pruner"), ("hywia", "hywia + none"), ("hywia", "flap"), ("hywia", "element1_cost_aware"),
          ("hywia + distill_full", "hywia"), ("hywia + distill_lora", "hywia"),
          ("hywia + distill_full", "llm_pruner + distill_full"), ("hywia + distill_lora", "llm_pruner + distill_lora"))
 CHANCE = statistics.fmean(OFFLINE_CHANCE.values())
@@ -113,6 +114,75 @@ def floor_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _recovery(row: dict) -> str:
+    return "none" if row["method"] == "dense" else row.get("recovery", "lora")
+
+
+def _log_gap(ppl: float, dense: float) -> float:
+    return math.log(ppl) - math.log(dense)
+
+
+def _phase(group: list[dict], table: str, phase: str) -> str:
+    values = [r[table][phase] for r in group if (r.get(table) or {}).get(phase) is not None]
+    return f"{statistics.fmean(values):.0f}" if values else "–"
+
+
+def recovery_comparison(rows: list[dict]) -> list[dict]:
+    """Per (model, ratio, method) that ran more than one recovery, one entry per recovery: scores after it, the share
+    of the dense gap in log-perplexity it closed (from the same rows' scores right after pruning), the gap it leaves
+    against LoRA's, wall time and peak RSS of the recovery phase."""
+    by_recovery: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_recovery[(row["model"], row["ratio"], row["method"], _recovery(row))].append(row)
+    out = []
+    for model, ratio, method in sorted({key[:3] for key in by_recovery if key[2] != "dense"}):
+        recoveries = sorted(c for (mo, ra, me, c) in by_recovery if (mo, ra, me) == (model, ratio, method))
+        dense = by_recovery.get((model, 0.0, "dense", "none"))
+        if len(recoveries) < 2 or not dense:
+            continue
+        lora = by_recovery.get((model, ratio, method, "lora"))
+        for recovery in recoveries:
+            group = by_recovery[(model, ratio, method, recovery)]
+            entry = {"model": model, "ratio": ratio, "method": method, "recovery": recovery,
+                     "seeds": sorted(r["seed"] for r in group),
+                     "mean_acc": statistics.fmean(_stage(group, "after", "mean_acc")),
+                     "wall_s_recover": _phase(group, "wall_s", "recover") if recovery != "none" else "0",
+                     "peak_rss_mb_recover": _phase(group, "peak_rss_mb", "recover") if recovery != "none" else "–"}
+            for key, _ in PPL_COLUMNS:
+                reference = dense[0]["after"][key]
+                after = statistics.fmean(_stage(group, "after", key))
+                before = statistics.fmean(_stage(group, "before", key))
+                entry[key] = after
+                entry[f"{key}_gap_closed"] = 1 - _log_gap(after, reference) / _log_gap(before, reference)
+                if lora:
+                    entry[f"{key}_gap_vs_lora"] = (_log_gap(after, reference) /
+                                                   _log_gap(statistics.fmean(_stage(lora, "after", key)), reference))
+            out.append(entry)
+    return out
+
+
+def recovery_lines(rows: list[dict]) -> list[str]:
+    """The recovery comparison as a markdown table (empty when no method ran more than one recovery)."""
+    entries = recovery_comparison(rows)
+    if not entries:
+        return []
+    lines = ["", "Recoveries compared (means over seeds). *closed*: share of the gap to dense in log-perplexity that "
+             "recovery closed, from the same rows' perplexity right after pruning; *vs LoRA*: the gap left, as a share "
+             "of the gap LoRA leaves (≤ 0.5 means at most half of it); wall time and peak RSS of the recovery phase "
+             "alone (the process holds the dense model throughout).", "",
+             "| model | ratio | method | recovery | seeds | mean acc | ppl in | closed | vs LoRA | ppl out | closed | "
+             "vs LoRA | recover s | peak RSS MiB |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for e in entries:
+        cells = [f"{100 * e['mean_acc']:.2f}"]
+        for key, _ in PPL_COLUMNS:
+            vs_lora = e.get(f"{key}_gap_vs_lora")
+            cells += [f"{e[key]:.2f}", f"{e[f'{key}_gap_closed']:.2f}", "–" if vs_lora is None else f"{vs_lora:.2f}"]
+        lines.append(f"| {e['model']} | {e['ratio']:g} | {e['method']} | {e['recovery']} | "
+                     f"{', '.join(map(str, e['seeds']))} | " + " | ".join(cells) +
+                     f" | {e['wall_s_recover']} | {e['peak_rss_mb_recover']} |")
+    return lines
+
+
 def markdown(rows: list[dict], header: str, found: list[dict]) -> str:
     """The results as markdown: scores per (model, ratio, method), accuracy per task, the paired margins and the
     distance of each ratio from chance."""
@@ -143,6 +213,7 @@ def markdown(rows: list[dict], header: str, found: list[dict]) -> str:
                   f"{', '.join(map(str, m['seeds']))}, {sum(m['items_per_task'].values())} items): {m['words']}; "
                   f"perplexity {m['ppl_in_after'][m['a']]:.2f} / {m['ppl_out_after'][m['a']]:.2f} vs "
                   f"{m['ppl_in_after'][m['b']]:.2f} / {m['ppl_out_after'][m['b']]:.2f}" for m in found]
+    lines += recovery_lines(rows)
     lines += ["", "Where accuracy separates methods (chance of the mean: the mean of the tasks' chance levels):", ""]
     lines += floor_lines(rows)
     return "\n".join(lines)
