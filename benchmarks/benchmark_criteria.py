@@ -78,7 +78,7 @@ def parse_overrides(pairs: list[str]) -> dict:
     overrides = {}
     for pair in pairs:
         field, _, value = pair.partition("=")
-        if field not in {f.name for f in dataclasses.fields(HyWIAConfig)}:
+        if field not in HyWIAConfig.field_names():
             raise SystemExit(f"--set: unknown HyWIAConfig field {field!r}")
         try:
             overrides[field] = json.loads(value)
@@ -107,7 +107,7 @@ def _allocation_name(allocation: str) -> str:
 
 def run_seed(dense, tokenizer, seed, args, runs, eval_ids, common, log: Path) -> list[dict]:
     calibration = load_calibration_data(
-        args.calibration_data or HyWIAConfig().calibration_data, tokenizer, 16, 128, seed
+        args.calibration_data or HyWIAConfig().calibration.data, tokenizer, 16, 128, seed
     )
     # statistics do not depend on the ratio or the criterion: every run reads those of one context
     shared = HyWIAPruner(criterion_config("element1", {}, args.ratios[0], seed, common))

@@ -118,7 +118,7 @@ def main() -> None:
                                     show_progress=False) for name in EVAL_TEXTS}
     rows = []
     for seed in args.seeds:
-        calibration = load_calibration_data(HyWIAConfig().calibration_data, tokenizer, 16, 128, seed)
+        calibration = load_calibration_data(HyWIAConfig().calibration.data, tokenizer, 16, 128, seed)
         shared = seed_context(dense, calibration, tokenizer, seed, args)
         for ratio in args.ratios:
             rows.extend(run_one(dense, shared, eval_ids, ratio, seed, args))

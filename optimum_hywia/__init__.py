@@ -13,6 +13,7 @@ from .architectures import (
     supported_architectures,
 )
 from .training.callback import HyWIACallback
+from .config_sections import CalibrationConfig, FusionConfig, MemoryConfig
 from .configuration import HyWIAConfig
 from .hub import HyWIATrainer  # also makes pruned models' save_pretrained / push_to_hub write the model card
 from .hywia import hywia as _hywia  # noqa: F401  (registers the `hywia` criterion)
@@ -25,7 +26,10 @@ from .version import __version__
 
 __all__ = [
     "HyWIACallback",
+    "CalibrationConfig",
+    "FusionConfig",
     "HyWIAConfig",
+    "MemoryConfig",
     "HyWIAPruner",
     "HyWIATrainer",
     "ImportanceResult",

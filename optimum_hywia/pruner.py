@@ -174,11 +174,12 @@ class HyWIAPruner:
         return self.context(model, groups, calibration, accumulate, selection)
 
     def selection_windows(self, tokenizer: Any) -> torch.Tensor:
-        """`selection_samples` windows of `config.selection_data` (a text apart from the calibration text), as long
-        as the fusion's training windows (`fusion_seq_len`, at most `calibration_seq_len`)."""
+        """`selection_samples` windows of `config.calibration.selection_data` (a text apart from the calibration
+        text), as long as the fusion's training windows (`fusion_seq_len`, at most `calibration_seq_len`)."""
         config = self.config
-        length = min(config.fusion_seq_len or config.calibration_seq_len, config.calibration_seq_len)
-        return load_calibration_data(config.selection_data, tokenizer, config.selection_samples, length, config.seed)
+        length = min(config.fusion.seq_len or config.calibration.seq_len, config.calibration.seq_len)
+        texts = config.calibration
+        return load_calibration_data(texts.selection_data, tokenizer, texts.selection_samples, length, config.seed)
 
     def context(
         self,
@@ -198,11 +199,11 @@ class HyWIAPruner:
         if tokenizer is None:
             raise ValueError(
                 f"Importance `{self.config.importance}` needs calibration data: pass `calibration_data` (token ids) "
-                "or a `tokenizer` to sample from `config.calibration_data`."
+                "or a `tokenizer` to sample from `config.calibration.data`."
             )
         config = self.config
         return load_calibration_data(
-            config.calibration_data, tokenizer, config.num_calibration_samples, config.calibration_seq_len, config.seed
+            config.calibration.data, tokenizer, config.calibration.num_samples, config.calibration.seq_len, config.seed
         )
 
     def _metadata(self, model: nn.Module, pruned_layers: list[int], widths_before: list[dict]) -> dict[str, Any]:

@@ -1,3 +1,4 @@
+import argparse
 import dataclasses
 import json
 import re
@@ -5,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from optimum_hywia import HyWIAConfig
+from optimum_hywia import CalibrationConfig, FusionConfig, HyWIAConfig, MemoryConfig
+from optimum_hywia.commands.arguments import add_config_arguments, config_from_arguments
 from optimum_hywia.configuration import CONFIG_NAME
+from optimum_hywia.errors import ConfigError
 
 BAD_VALUES = [
     ("pruning_ratio", 1.0, "pruning_ratio"),
@@ -44,7 +47,7 @@ def test_bad_value_names_field_and_value(field, value, named):
 def test_selection_data_must_be_apart_from_the_calibration_text(calibration, selection):
     with pytest.raises(ValueError, match="`selection_data`.*apart from `calibration_data`"):
         HyWIAConfig(calibration_data=calibration, selection_data=selection)
-    assert HyWIAConfig(calibration_data="builtin:mixed").selection_data == "builtin:validation"
+    assert HyWIAConfig(calibration_data="builtin:mixed").calibration.selection_data == "builtin:validation"
 
 
 def test_choice_errors_list_what_is_allowed():
@@ -102,7 +105,52 @@ def table_fields(path: Path, heading: str) -> set[str]:
 
 
 def test_every_config_field_is_in_the_configuration_doc_and_nothing_else():
-    fields = {field.name for field in dataclasses.fields(HyWIAConfig)}
+    fields = set(HyWIAConfig.field_names())
     assert table_fields(ROOT / "docs" / "configuration.md", "# Configuration") == fields
     # the README's short table names real fields only
     assert table_fields(ROOT / "README.md", "## Configuration") <= fields
+
+
+def test_sections_and_flat_names_are_one_config():
+    nested = HyWIAConfig(pruning_ratio=0.5, fusion=FusionConfig(steps=16, mode="fixed"),
+                         calibration=CalibrationConfig(data="builtin:mixed"), memory={"layers_per_pass": 2})
+    flat = HyWIAConfig(pruning_ratio=0.5, fusion="fixed", fusion_steps=16, calibration_data="builtin:mixed",
+                       layers_per_pass=2)
+    assert nested == flat
+    assert (flat.fusion.steps, flat.fusion.mode, flat.calibration.data, flat.memory.layers_per_pass) == (
+        16, "fixed", "builtin:mixed", 2)
+    # a flat name given beside its section wins over the section's value, as dataclasses.replace relies on
+    assert HyWIAConfig(fusion=FusionConfig(steps=3), fusion_steps=5).fusion.steps == 5
+    assert dataclasses.replace(flat, fusion_steps=0).fusion.steps == 0
+    assert dataclasses.replace(flat, pruning_ratio=0.3).fusion.mode == "fixed"
+
+
+def test_the_recipe_is_flat_and_an_old_flat_recipe_loads_the_same_config(tmp_path):
+    config = HyWIAConfig(fusion_steps=4, num_calibration_samples=8, statistics_pass="buffered")
+    recipe = config.to_dict()
+    assert set(recipe) == set(HyWIAConfig.field_names())
+    assert (recipe["fusion"], recipe["fusion_steps"], recipe["num_calibration_samples"]) == ("attention", 4, 8)
+    assert all(not isinstance(value, dict) for value in recipe.values())
+    (tmp_path / CONFIG_NAME).write_text(json.dumps({**recipe, "optimum_hywia_version": "0.0.1"}))
+    assert HyWIAConfig.from_pretrained(tmp_path) == config
+
+
+def test_a_section_value_error_names_the_flat_field():
+    with pytest.raises(ConfigError, match="`fusion_steps` must be an integer >= 0, got -1"):
+        HyWIAConfig(fusion=FusionConfig(steps=-1))
+    with pytest.raises(ConfigError, match="`memory` must be a MemoryConfig"):
+        HyWIAConfig(memory="lean")
+    with pytest.raises(ConfigError, match="`layers_per_pass` must be an integer >= 1"):
+        MemoryConfig(layers_per_pass=0)
+
+
+def test_every_option_is_a_cli_flag_under_its_flat_name():
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    args = parser.parse_args(["--fusion-steps", "3", "--calibration-data", "builtin:mixed", "--fusion", "fixed",
+                              "--no-choose-plan", "--layers-per-pass", "2"])
+    config = config_from_arguments(args)
+    assert (config.fusion.steps, config.fusion.mode, config.fusion.choose_plan) == (3, "fixed", False)
+    assert (config.calibration.data, config.memory.layers_per_pass) == ("builtin:mixed", 2)
+    flags = {action.dest for action in parser._actions}
+    assert set(HyWIAConfig.field_names()) <= flags

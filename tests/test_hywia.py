@@ -171,7 +171,7 @@ def test_auto_autocast_is_bfloat16_only_where_the_device_has_fast_bfloat16(make_
     expected = {"auto": "bfloat16" if fast else None, "float32": None, None: None, "bfloat16": "bfloat16"}
     for setting, dtype in expected.items():
         assert plans_module.autocast_dtype(context_for(model, fusion_autocast=setting)) == dtype
-    assert HyWIAConfig().fusion_autocast == "auto"
+    assert HyWIAConfig().fusion.autocast == "auto"
     context = context_for(model)
     context.statistics.taylor()
     seen = set()

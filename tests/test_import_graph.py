@@ -126,8 +126,13 @@ def test_the_bottom_layer_imports_nothing_of_ours(module):
 def test_the_configuration_does_not_import_the_scoring_stack():
     edges = graph(include_function_level=True)
     assert edges["optimum_hywia.configuration"] <= {
-        "optimum_hywia.registry", "optimum_hywia.version", "optimum_hywia.errors", "optimum_hywia.text_sources"
+        "optimum_hywia.registry", "optimum_hywia.version", "optimum_hywia.errors", "optimum_hywia.text_sources",
+        "optimum_hywia.config_sections", "optimum_hywia.config_fields",
     }
+    assert edges["optimum_hywia.config_sections"] <= {
+        "optimum_hywia.config_fields", "optimum_hywia.errors", "optimum_hywia.text_sources"
+    }
+    assert edges["optimum_hywia.config_fields"] <= {"optimum_hywia.errors", "optimum_hywia.text_sources"}
     assert edges["optimum_hywia.text_sources"] == {"optimum_hywia.errors"}
 
 

@@ -31,7 +31,7 @@ def hywia_needs(config) -> set[Need]:
     """First- or second-order Taylor statistics; the learned fusion also trains on the calibration windows and
     picks its step and plan on windows of `selection_data`."""
     taylor = Need.TAYLOR2 if config.taylor_order == 2 else Need.TAYLOR
-    return {taylor, Need.WINDOWS, Need.SELECTION} if config.fusion == "attention" else {taylor}
+    return {taylor, Need.WINDOWS, Need.SELECTION} if config.fusion.mode == "attention" else {taylor}
 
 
 def _view_counts(context: ScoringContext, views: dict[str, Removal]) -> dict[str, Counts]:
@@ -67,7 +67,7 @@ def _as_double(scores: Scores) -> Scores:
     return {key: value.double() for key, value in scores.items()}
 
 
-@register_importance("hywia", needs=hywia_needs, gives_removal=lambda config: config.fusion == "attention")
+@register_importance("hywia", needs=hywia_needs, gives_removal=lambda config: config.fusion.mode == "attention")
 def hywia(context: ScoringContext) -> ImportanceResult:
     """HyWIA: per-unit blend of normalised fine and coarse Taylor scores (learned or fixed α); the learned
     fusion also gives a per-(layer, kind) removal fraction for the `learned` allocation."""
@@ -75,8 +75,8 @@ def hywia(context: ScoringContext) -> ImportanceResult:
     raw_fine, coarse = granularity_scores(context)
     fine = {key: normalise(value, config.score_normalization) for key, value in raw_fine.items()}
     coarse_normalised = {key: normalise(value, config.score_normalization) for key, value in coarse.items()}
-    if config.fusion == "fixed":
-        alpha = config.fusion_alpha
+    if config.fusion.mode == "fixed":
+        alpha = config.fusion.alpha
         return ImportanceResult({key: alpha * fine[key] + (1 - alpha) * coarse_normalised[key] for key in fine})
     num_layers = len(context.layers)
     views = view_fractions(context, raw_fine, coarse)
@@ -87,7 +87,7 @@ def hywia(context: ScoringContext) -> ImportanceResult:
         queries={g.key: position_features(g.layer, num_layers, g.kind) for g in context.groups},
     )
     windows = fusion_windows(context)
-    picking = config.choose_plan and windows.pick is not None
+    picking = config.fusion.choose_plan and windows.pick is not None
     untrained = _score_views(context, inputs, views, windows) if picking else []
     start = FusionStart()
     if untrained:

@@ -70,9 +70,9 @@ class PlanChoice:
 
 
 def autocast_dtype(context: ScoringContext) -> str | None:
-    """The dtype the fusion and the pick run in under `config.fusion_autocast` on this model's device (None: the
+    """The dtype the fusion and the pick run in under `config.fusion.autocast` on this model's device (None: the
     model's own)."""
-    setting = context.config.fusion_autocast
+    setting = context.config.fusion.autocast
     if setting == "auto":
         return "bfloat16" if fast_bfloat16(input_device(context.model)) else None
     return None if setting in (None, "float32") else setting

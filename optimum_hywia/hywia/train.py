@@ -134,14 +134,14 @@ def fusion_windows(context: ScoringContext) -> FusionWindows:
     if context.selection is not None:
         train, pick, source = windows, context.selection.to(device), "selection_data"
     else:
-        held = min(config.fusion_holdout_samples, len(windows) - 1)
+        held = min(config.fusion.holdout_samples, len(windows) - 1)
         train, pick, source = windows[: len(windows) - held], windows[len(windows) - held:], "calibration_holdout"
         pick = pick if held else None
-    if config.fusion_seq_len is not None and config.fusion_seq_len < windows.shape[1]:
-        train = _pieces(train, config.fusion_seq_len)
+    if config.fusion.seq_len is not None and config.fusion.seq_len < windows.shape[1]:
+        train = _pieces(train, config.fusion.seq_len)
         if source == "calibration_holdout" and pick is not None:
-            pick = _pieces(pick, config.fusion_seq_len)
-    return FusionWindows(list(train.split(config.fusion_batch_size)), pick, source)
+            pick = _pieces(pick, config.fusion.seq_len)
+    return FusionWindows(list(train.split(config.fusion.batch_size)), pick, source)
 
 
 def _pieces(windows: torch.Tensor, length: int) -> torch.Tensor:
@@ -161,7 +161,7 @@ def train_fusion(context: ScoringContext, inputs: FusionInputs, windows: FusionW
     `fusion_eval_every` steps from step 0 and at the last."""
     config, model = context.config, context.model
     attention = GranularityAttention(seed=config.seed, initial_view=start.view, initial_granularity=start.granularity)
-    optimizer = torch.optim.Adam(attention.parameters(), lr=config.fusion_lr)
+    optimizer = torch.optim.Adam(attention.parameters(), lr=config.fusion.lr)
     train, holdout = windows.train, windows.pick
     references, keep_target = _reference_units(context), 1.0 - config.pruning_ratio
     weights = {g.key: g.num_units * g.params_per_unit for g in context.groups}
@@ -169,8 +169,8 @@ def train_fusion(context: ScoringContext, inputs: FusionInputs, windows: FusionW
     best, history = (float("inf"), copy.deepcopy(attention.state_dict()), -1), []
     initial_loss = None
     with gradient_scope(model, []):
-        for step in tqdm(range(config.fusion_steps + 1), desc="HyWIA fusion", leave=False):
-            if holdout is not None and (step % config.fusion_eval_every == 0 or step == config.fusion_steps):
+        for step in tqdm(range(config.fusion.steps + 1), desc="HyWIA fusion", leave=False):
+            if holdout is not None and (step % config.fusion.eval_every == 0 or step == config.fusion.steps):
                 with torch.no_grad():
                     scores, removal, _, _ = fuse(attention, inputs)
                 loss = plan_loss(context, scores, budget_counts(context, removal), holdout)
@@ -178,20 +178,21 @@ def train_fusion(context: ScoringContext, inputs: FusionInputs, windows: FusionW
                 initial_loss = loss if step == 0 else initial_loss
                 if loss < best[0]:
                     best = (loss, copy.deepcopy(attention.state_dict()), step)
-            if step == config.fusion_steps:
+            if step == config.fusion.steps:
                 break
             batch = train[step % len(train)]
-            temperature = _temperature(step, config.fusion_steps, config.temperature_start, config.temperature_end)
+            fusion = config.fusion
+            temperature = _temperature(step, fusion.steps, fusion.temperature_start, fusion.temperature_end)
             dense_logits = None
-            if config.kl_weight > 0:
+            if config.fusion.kl_weight > 0:
                 with torch.no_grad(), autocast(context):
                     dense_logits = model(input_ids=batch, use_cache=False).logits
             scores, removal, _, _ = fuse(attention, inputs)
             masks = soft_masks(context, scores, removal, temperature, references)
             with UnitMasks(context.layers, context.groups, masks), autocast(context):
-                loss = _lm_loss(model, batch, dense_logits, config.kl_weight)
+                loss = _lm_loss(model, batch, dense_logits, config.fusion.kl_weight)
             kept = sum(masks[key].mean() * weights[key] for key in masks) / total_weight
-            loss = loss + config.budget_penalty * (kept - keep_target) ** 2
+            loss = loss + config.fusion.budget_penalty * (kept - keep_target) ** 2
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -22,8 +22,8 @@ class ScoringContext:
 
     `statistics` computes gradient and activation statistics on demand, once per context, so several criteria and
     allocations share one pass; `accumulate` replaces the single-process gradient pass (e.g. sharded over ranks).
-    `selection`: held-out windows [N, L] of another text (`config.selection_data`), never used for statistics or
-    training; HyWIA picks its fusion step and its plan on them (None: it holds calibration windows out instead).
+    `selection`: held-out windows [N, L] of another text (`config.calibration.selection_data`), never used for
+    statistics or training; HyWIA picks its fusion step and its plan on them (None: it holds calibration windows out instead).
 
     Example:
         >>> context = HyWIAPruner(config).scoring_context(model, calibration, None)  # doctest: +SKIP

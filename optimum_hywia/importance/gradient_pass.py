@@ -33,8 +33,8 @@ def member_parameters(context: ScoringContext, groups: list[UnitGroup] | None = 
 
 
 def layer_chunks(context: ScoringContext) -> list[list[UnitGroup]]:
-    """The pruned groups split into runs of `config.layers_per_pass` consecutive pruned layers (one run: all)."""
-    per_pass = context.config.layers_per_pass
+    """The pruned groups split into runs of `config.memory.layers_per_pass` consecutive pruned layers (one run: all)."""
+    per_pass = context.config.memory.layers_per_pass
     layers = sorted({group.layer for group in context.groups})
     if per_pass is None or per_pass >= len(layers):
         return [list(context.groups)] if context.groups else []
@@ -178,7 +178,7 @@ class _GradientSums:
 
 
 def statistics_dtype(context: ScoringContext) -> torch.dtype:
-    return getattr(torch, context.config.statistics_dtype)
+    return getattr(torch, context.config.memory.statistics_dtype)
 
 
 def accumulate_gradients(
@@ -186,9 +186,9 @@ def accumulate_gradients(
 ) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
     """Summed gradient g (and, with `second_order`, the diagonal Fisher F) of `params` over the calibration set.
 
-    Buffers are in `config.statistics_dtype`; with `config.gradient_checkpointing` the decoder layers recompute
-    their activations in the backward pass; `config.gradient_micro_batch` splits each batch into backward passes
-    of that many sequences. Only `params` get gradients, so the backward pass stops at the
+    Buffers are in `config.memory.statistics_dtype`; with `config.memory.gradient_checkpointing` the decoder layers
+    recompute their activations in the backward pass; `config.memory.gradient_micro_batch` splits each batch into
+    backward passes of that many sequences. Only `params` get gradients, so the backward pass stops at the
     earliest layer holding one of them.
     """
     if not context.calibration:
@@ -198,8 +198,8 @@ def accumulate_gradients(
     sums = _GradientSums(params, statistics_dtype(context), second_order)
     samples = 0
     desc = "Gradients (per sequence)" if second_order else "Gradients"
-    micro_batch = context.config.gradient_micro_batch
-    checkpointing = activation_checkpointing(model, context.config.gradient_checkpointing)
+    micro_batch = context.config.memory.gradient_micro_batch
+    checkpointing = activation_checkpointing(model, context.config.memory.gradient_checkpointing)
     with gradient_scope(model, params), checkpointing, sums.hooked(), torch.enable_grad():
         for batch in tqdm(context.calibration, desc=desc, leave=False):
             batch = batch.to(device)

@@ -21,8 +21,8 @@ for the order):
 Scoring never changes the model: each `.grad` is folded into the running sums and released as soon as autograd
 writes it (gradients held before are put back), only the member weights require grad during the pass, and training
 mode and `requires_grad` flags are restored afterwards. Memory: the weights, one sum per member weight (two with
-the Fisher) in `config.statistics_dtype`, one fresh gradient at a time, and the activations of one batch (fewer
-with `config.gradient_checkpointing`); `config.layers_per_pass` bounds the sums to a few layers at a time.
+the Fisher) in `config.memory.statistics_dtype`, one fresh gradient at a time, and the activations of one batch (fewer
+with `config.memory.gradient_checkpointing`); `config.memory.layers_per_pass` bounds the sums to a few layers at a time.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def taylor_statistics(
     passes and adds `fine2`, `vector2`, `group2` (the two passes are independent, so a criterion's result does not
     depend on which criterion ran first).
 
-    With `config.layers_per_pass` set, the pruned layers are scored that many at a time, one calibration pass
+    With `config.memory.layers_per_pass` set, the pruned layers are scored that many at a time, one calibration pass
     each, so per-weight buffers exist for one run of layers only; the statistics are the same as all at once.
     `accumulate(context, params, second_order)` replaces `accumulate_gradients` (e.g. to shard the batches).
     A model sharded with FSDP2 is scored by `sharded.sharded_statistics`, each rank a share of the batches.

@@ -10,7 +10,7 @@ the same statistics: no per-weight sum outlives its layer, so a rank holds about
 
 Buffered (`statistics_pass="buffered"`, or where the streamed pass does not apply): each rank runs the calibration
 batches `rank, rank + world, ...` (the ranks with one batch fewer run a zero-weighted pass, so every rank joins
-every collective); the hooks sum the gradient shards in `config.statistics_dtype`, so a rank holds 1/world of the
+every collective); the hooks sum the gradient shards in `config.memory.statistics_dtype`, so a rank holds 1/world of the
 per-weight sums (decoder layers checkpointed and each batch's backward in chunks whose logits stay within
 `gradient_pass.LOGITS_CHUNK_BYTES`); then, one decoder layer at a time, the layer is unsharded, its members' sums
 are gathered (× world) and each group is reduced by the same `reduce_group`.
@@ -104,9 +104,9 @@ def _sharded_pass(context: ScoringContext, params: list[nn.Parameter]) -> _Shard
     device = input_device(model)
     sums = _ShardSums(params, statistics_dtype(context))
     # with the streamed pass's memory in mind: layers checkpointed and logits a bounded chunk at a time
-    lean = config.statistics_pass == "streamed" and supports_activation_checkpointing(model)
-    micro = config.gradient_micro_batch or (windows_per_chunk(model, batches[0].shape[1]) if lean else None)
-    checkpointing = activation_checkpointing(model, config.gradient_checkpointing or lean)
+    lean = config.memory.statistics_pass == "streamed" and supports_activation_checkpointing(model)
+    micro = config.memory.gradient_micro_batch or (windows_per_chunk(model, batches[0].shape[1]) if lean else None)
+    checkpointing = activation_checkpointing(model, config.memory.gradient_checkpointing or lean)
     try:
         with gradient_scope(model, params), checkpointing, torch.enable_grad():
             for step in tqdm(range(passes), desc="Gradients (sharded)", leave=False, disable=rank != 0):

@@ -26,7 +26,7 @@ class Need(enum.Enum):
     TAYLOR2 = "taylor2"  # second-order Taylor statistics: per-sequence passes, diagonal Fisher
     ACTIVATIONS = "activations"  # per-feature input sums of the output projections
     WINDOWS = "windows"  # the calibration windows themselves (e.g. to train on)
-    SELECTION = "selection"  # held-out windows of `config.selection_data` (HyWIA picks its step and plan on them)
+    SELECTION = "selection"  # held-out windows of `config.calibration.selection_data` (HyWIA picks step and plan)
 
 
 # what summed training gradients can stand in for (the callback's `statistics="training"`)

@@ -12,7 +12,7 @@ Memory besides the weights: the decoder layers' inputs for the calibration set (
 activations of one layer being recomputed, the gradients of about one layer (in the weights' dtype) and the float32
 temporaries of one member's reduction. No per-weight buffer outlives its layer.
 
-Used by `gradients.taylor_statistics` for first-order statistics when `config.statistics_pass == "streamed"` (the
+Used by `gradients.taylor_statistics` for first-order statistics when `config.memory.statistics_pass == "streamed"` (the
 default), the model can checkpoint its layers, the batches all have one length and no other pass (`accumulate`,
 e.g. sharded over ranks) is given; a model whose output head this pass cannot reproduce (`head_reproduces_logits`)
 is scored by the buffered pass.
@@ -85,7 +85,7 @@ def head_reproduces_logits(model: nn.Module, window: torch.Tensor, hidden_of: Hi
 def can_stream(context: ScoringContext, hidden_of: HiddenOf = last_hidden_state) -> bool:
     """Whether the streamed pass applies to `context` (module docstring), its last hidden state taken by
     `hidden_of`; logs why not when the config asked for it."""
-    if context.config.statistics_pass != "streamed" or not context.calibration:
+    if context.config.memory.statistics_pass != "streamed" or not context.calibration:
         return False
     if len({batch.shape[1] for batch in context.calibration}) != 1:
         logger.info("Calibration batches of several lengths: the Taylor statistics use the buffered pass.")

@@ -158,10 +158,10 @@ class HyWIACallback(TrainerCallback):
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                     optimizer: Any = None, **kwargs):
-        if self._capture and self._pending() and len(self._windows) < self.config.num_calibration_samples:
+        if self._capture and self._pending() and len(self._windows) < self.config.calibration.num_samples:
             for windows in all_gather_objects(self._local_windows):  # the same list, in rank order, on every rank
                 self._windows.extend(windows)
-            del self._windows[self.config.num_calibration_samples:]
+            del self._windows[self.config.calibration.num_samples:]
             self._local_windows = []
         if self._pending() and state.global_step == self.schedule.steps[self._next_stage]:
             self._prune_stage(state, optimizer)
@@ -212,19 +212,19 @@ class HyWIACallback(TrainerCallback):
         if isinstance(data, str):
             if tokenizer is None:
                 raise ValueError(f"`calibration_data`={data!r} is text: pass `tokenizer` or give the Trainer one.")
-            data = load_calibration_data(data, tokenizer, config.num_calibration_samples, config.calibration_seq_len,
+            data = load_calibration_data(data, tokenizer, config.calibration.num_samples, config.calibration.seq_len,
                                          config.seed)
         return calibration_batches(data)
 
     def _capture_windows(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         """Keep training rows (without padding) as calibration windows until enough are gathered."""
-        wanted = self.config.num_calibration_samples - len(self._windows) - len(self._local_windows)
+        wanted = self.config.calibration.num_samples - len(self._windows) - len(self._local_windows)
         ids = kwargs.get("input_ids", args[0] if args else None)
         if not module.training or not self._pending() or wanted <= 0 or not isinstance(ids, torch.Tensor):
             return
         mask = kwargs.get("attention_mask")
         rows = [i for i in range(len(ids)) if mask is None or bool(mask[i].all())][:wanted]
-        self._local_windows.extend(ids[i, : self.config.calibration_seq_len].detach().cpu() for i in rows)
+        self._local_windows.extend(ids[i, : self.config.calibration.seq_len].detach().cpu() for i in rows)
 
     def _stage_calibration(self) -> list[torch.Tensor] | None:
         if self._calibration is not None or not self._capture:

@@ -132,7 +132,7 @@ def prune_and_recover(model: nn.Module, tokenizer: Any, config: HyWIAConfig, tra
     (`teacher_logits="precomputed"`).
 
     Training data: `train_dataset` (rows with `input_ids`, `labels`), or `text` / `source` cut into windows of
-    `seq_len` tokens. Calibration for pruning: `calibration_data`, else `config.calibration_data` via `tokenizer`.
+    `seq_len` tokens. Calibration for pruning: `calibration_data`, else `config.calibration.data` via `tokenizer`.
     With `save_directory`, the result is also saved there (with the tokenizer and `hywia_config.json`).
     `on_pruned(model)` is called between pruning and recovery (e.g. to score the pruned model before recovery).
 
