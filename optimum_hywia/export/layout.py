@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..architectures.llama import read_llama_widths
 from ..errors import HyWIAError
 from ..modeling.convert import base_model_type
 
@@ -81,17 +82,9 @@ def check_exportable_config(config) -> str:
 
 def layer_widths(model: nn.Module) -> tuple[LayerWidths, ...]:
     """Widths read from each decoder layer's projection shapes (so pruned and dense models read alike)."""
-    widths = []
-    for layer in model.model.layers:
-        attention, mlp = layer.self_attn, layer.mlp
-        widths.append(
-            LayerWidths(
-                heads=attention.q_proj.out_features // attention.head_dim,
-                kv_heads=attention.k_proj.out_features // attention.head_dim,
-                ffn=mlp.gate_proj.out_features,
-            )
-        )
-    return tuple(widths)
+    widths = [read_llama_widths(layer) for layer in model.model.layers]
+    return tuple(LayerWidths(heads=w["num_attention_heads"], kv_heads=w["num_key_value_heads"],
+                             ffn=w["intermediate_size"]) for w in widths)
 
 
 def gguf_layout(model: nn.Module) -> GGUFLayout:
