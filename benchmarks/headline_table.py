@@ -9,7 +9,8 @@
   LLM-Pruner, of the best other baseline and of HyWIA on every test item, and the margin HyWIA − LLM-Pruner with its
   paired 95% interval; the words "established" / "not established" come from the interval. docs/benchmark.md
   (`<!-- recovery:start -->` ... `<!-- recovery:end -->`): the same table with perplexities; docs/method.md's
-  block of the same name holds it too.
+  block of the same name holds it too; `<!-- recoveries:start -->` ... `<!-- recoveries:end -->`: recoveries of one
+  plan compared (none, LoRA, distillation), from the same file.
 * docs/benchmark.md (`<!-- criteria:start -->` ... `<!-- criteria:end -->`): from `docs/results/criteria.json` and
   `criteria_gemma3-270m.json` (`benchmark_criteria.py`, validation split: the opening windows of Pride and Prejudice
   and of the Jargon File's held-out slice): per ratio and text, element1 and the best criterion under LLM-Pruner's
@@ -29,6 +30,7 @@ import textwrap
 from pathlib import Path
 
 from benchmarks.common import SINGLE_GRANULARITY, is_hywia  # noqa: E402
+from benchmarks.recovery_report import recovery_lines  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
 MODELS = {"SmolLM2-135M": ("criteria.json", "builtin:smollm2-135m"),
@@ -168,6 +170,18 @@ def scoring_table(scoring: dict) -> str:
     return "\n".join(lines)
 
 
+def recoveries_table(recovery: dict) -> str:
+    """docs/benchmark.md's comparison of recoveries (none, LoRA, distillation) of one plan, from the test-split rows."""
+    lines = recovery_lines(recovery["rows"])
+    if not lines:
+        return "Only LoRA has run so far (`benchmark_recovery.py --recoveries none lora distill_lora distill_full`)."
+    return "\n".join([*textwrap.wrap(
+        "Test split, HyWIA's plan, the same budget for every recovery (100 steps × 4 × 128 tokens); seeds as listed "
+        "(a row with fewer seeds than another is not yet a comparison over the same seeds). From "
+        "[results/recovery.md](results/recovery.md), written by `python -m benchmarks.headline_table --write`.",
+        118, break_on_hyphens=False), *lines[1:]])
+
+
 def replace_block(path: Path, name: str, body: str) -> None:
     """Put `body` between the `<!-- name:start -->` and `<!-- name:end -->` lines of `path`."""
     text = path.read_text()
@@ -197,6 +211,7 @@ def main() -> None:
         replace_block(README, "headline", readme)
         replace_block(BENCHMARK, "criteria", criteria)
         replace_block(BENCHMARK, "recovery", recovery_full)
+        replace_block(BENCHMARK, "recoveries", recoveries_table(recovery) if recovery else not_run)
         replace_block(METHOD, "recovery", recovery_full)
         replace_block(EVALUATION, "scoring", scoring)
     else:

@@ -154,9 +154,11 @@ def recovery_comparison(rows: list[dict]) -> list[dict]:
                 before = statistics.fmean(_stage(group, "before", key))
                 entry[key] = after
                 entry[f"{key}_gap_closed"] = 1 - _log_gap(after, reference) / _log_gap(before, reference)
-                if lora:
+                same_seeds = [r for r in lora or [] if r["seed"] in entry["seeds"]]
+                if same_seeds:
                     entry[f"{key}_gap_vs_lora"] = (_log_gap(after, reference) /
-                                                   _log_gap(statistics.fmean(_stage(lora, "after", key)), reference))
+                                                   _log_gap(statistics.fmean(_stage(same_seeds, "after", key)),
+                                                            reference))
             out.append(entry)
     return out
 
@@ -168,7 +170,7 @@ def recovery_lines(rows: list[dict]) -> list[str]:
         return []
     lines = ["", "Recoveries compared (means over seeds). *closed*: share of the gap to dense in log-perplexity that "
              "recovery closed, from the same rows' perplexity right after pruning; *vs LoRA*: the gap left, as a share "
-             "of the gap LoRA leaves (≤ 0.5 means at most half of it); wall time and peak RSS of the recovery phase "
+             "of the gap LoRA leaves on the same seeds (≤ 0.5 means at most half of it); wall time and peak RSS of the recovery phase "
              "alone (the process holds the dense model throughout).", "",
              "| model | ratio | method | recovery | seeds | mean acc | ppl in | closed | vs LoRA | ppl out | closed | "
              "vs LoRA | recover s | peak RSS MiB |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

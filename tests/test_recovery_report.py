@@ -42,3 +42,12 @@ def test_rows_without_a_recovery_field_count_as_lora():
     found = {e["recovery"]: e for e in recovery_comparison(rows)}
     assert found["lora"]["seeds"] == [1]
     assert "| m | 0.5 | hywia | distill_lora | 0 |" in "\n".join(recovery_lines(rows))
+
+
+def test_the_gap_against_lora_compares_the_same_seeds():
+    rows = [_row("dense", "lora", None, 10.0, ratio=0.0),
+            _row("hywia", "lora", 1000.0, 100.0, seed=0), _row("hywia", "lora", 1000.0, 1000.0, seed=1),
+            _row("hywia", "distill_lora", 1000.0, 10 ** 1.5, seed=0), _row("hywia", "distill_full", 1000.0, 20.0, seed=2)]
+    found = {e["recovery"]: e for e in recovery_comparison(rows)}
+    assert found["distill_lora"]["ppl_in_gap_vs_lora"] == pytest.approx(0.5)  # against seed 0's LoRA alone
+    assert "ppl_in_gap_vs_lora" not in found["distill_full"]  # no LoRA row on seed 2
