@@ -58,9 +58,12 @@ METHODS = {
     "element1_cost_aware": {"importance": "element1", "allocation": "cost_aware"},
 }
 DEFAULT_METHODS = ("llm_pruner", "hywia", "flap")
-# recovery -> (LoRA adapters or every weight, distil from the dense model); "none": scored right after pruning
-RECOVERIES = {"lora": (True, False), "full": (False, False), "distill_lora": (True, True),
-              "distill_full": (False, True), "none": (False, False)}
+# recovery -> (LoRA adapters or every weight, teacher logits of the distillation: None (LM loss), "on_the_fly" (the
+# dense model beside the student) or "precomputed" (its top-k logits computed once to disk, no teacher in memory));
+# "none": scored right after pruning
+RECOVERIES = {"lora": (True, None), "full": (False, None), "distill_lora": (True, "on_the_fly"),
+              "distill_full": (False, "on_the_fly"), "distill_lora_topk": (True, "precomputed"),
+              "distill_full_topk": (False, "precomputed"), "none": (False, None)}
 
 
 def parse_args() -> argparse.Namespace:
@@ -134,7 +137,7 @@ def run_pruned(dense, tokenizer, train_rows, texts, model_name, ratio, seed, met
     """Prune a copy of `dense`, measure its perplexity, recover it, score it; wall time and peak RSS of each phase."""
     config = HyWIAConfig(**{**METHODS[method], "pruning_ratio": ratio, "seed": seed})
     row = {**new_row(model_name, ratio, method, seed, args, recovery), "config": config.to_dict()}
-    lora, distil = RECOVERIES[recovery]
+    lora, teacher_logits = RECOVERIES[recovery]
     with measured() as memory:
         clock = {"start": time.perf_counter()}
 
@@ -152,7 +155,8 @@ def run_pruned(dense, tokenizer, train_rows, texts, model_name, ratio, seed, met
             model = HyWIAPruner(config).prune(copy.deepcopy(dense), tokenizer=tokenizer)
             score_before(model)
         else:
-            distillation = DistillationConfig(temperature=args.recover_temperature) if distil else None
+            distillation = (None if teacher_logits is None else
+                            DistillationConfig(temperature=args.recover_temperature, teacher_logits=teacher_logits))
             row["distillation"] = None if distillation is None else distillation.to_dict()
             model = prune_and_recover(copy.deepcopy(dense), tokenizer, config, train_rows, max_steps=args.recover_steps,
                                       learning_rate=args.recover_lr, batch_size=args.recover_batch_size, lora=lora,
@@ -212,9 +216,10 @@ def distillation_lines(rows: list[dict]) -> list[str]:
     temperatures = sorted({(r.get("distillation") or {}).get("temperature", 2.0) for r in rows
                            if r.get("recovery", "").startswith("distill")})
     return [f"Distillation (`+ distill_lora`: LoRA adapters as above, `+ distill_full`: every weight): loss KL(dense "
-            f"teacher ‖ pruned student) on the whole vocabulary's logits at temperature "
-            f"{', '.join(f'{t:g}' for t in temperatures)}, teacher = the dense model before pruning, frozen, logits "
-            "on the fly; same data, steps, windows and learning rate as LoRA.  ",
+            f"teacher ‖ pruned student) at temperature {', '.join(f'{t:g}' for t in temperatures)}, teacher = the "
+            "dense model before pruning, frozen: on the whole vocabulary's logits computed beside the student, or "
+            "(`_topk`) on its top-64 logits per token computed once to disk, no teacher in memory during training; "
+            "same data, steps, windows and learning rate as LoRA.  ",
             "`+ none`: scored right after pruning, no recovery.  "]
 
 

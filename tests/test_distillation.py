@@ -20,6 +20,7 @@ from optimum_hywia.training.distillation import (
     distillation_loss,
     kl_per_token,
     precompute_teacher_targets,
+    rows_within_budget,
     teacher_targets,
 )
 from optimum_hywia.hub.card import build_model_card
@@ -146,3 +147,12 @@ def test_the_card_records_the_recovery_recipe():
     text = build_model_card(facts, "me/pruned").text
     assert "distill, 100 steps (51,200 tokens), temperature 2.0, LoRA" in text
     assert "| `teacher` | HuggingFaceTB/SmolLM2-135M-Instruct |" in text
+
+
+def test_precomputing_reads_only_the_rows_the_budget_trains_on():
+    rows = [{"input_ids": torch.full((4,), i)} for i in range(50)]
+    picked = rows_within_budget(rows, max_steps=3, batch_size=4, seed=1)
+    assert len(picked) == 12 and len({int(r["input_ids"][0]) for r in picked}) == 12
+    assert [int(r["input_ids"][0]) for r in picked] == [
+        int(r["input_ids"][0]) for r in rows_within_budget(rows, max_steps=3, batch_size=4, seed=1)]
+    assert len(rows_within_budget(rows, max_steps=100, batch_size=4)) == 50  # the budget covers the dataset

@@ -8,13 +8,21 @@ fly, the default) or the teacher's top-k logits for the training windows, writte
 from __future__ import annotations
 
 import argparse
-import random
 import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from ..training.distillation import DEFAULT_TOP_K, TEACHER_LOGITS, DistillationConfig
-from ..training.recovery import DEFAULT_RECOVERY_DATA, LLM_PRUNER_LEARNING_RATE
+from ..data import load_text
+from ..training.distillation import (
+    DEFAULT_TOP_K,
+    TEACHER_LOGITS,
+    DistillationConfig,
+    WithTeacherTargets,
+    copy_teacher,
+    precompute_teacher_targets,
+    rows_within_budget,
+)
+from ..training.recovery import DEFAULT_RECOVERY_DATA, LLM_PRUNER_LEARNING_RATE, recover, text_dataset
 
 RECOVERY_METHODS = ("lora", "full", "distill")
 
@@ -65,8 +73,6 @@ def check_recovery_arguments(args: argparse.Namespace) -> str | None:
     """Validate the `--recover*` options before any model is loaded; returns the recovery text (None: no recovery)."""
     if args.recover is None:
         return None
-    from ..data import load_text
-
     for name in ("recover_steps", "recover_batch_size"):
         if getattr(args, name) < 1:
             raise ValueError(f"`--{name.replace('_', '-')}` must be an integer >= 1, got {getattr(args, name)}.")
@@ -89,9 +95,6 @@ def distillation_config(args: argparse.Namespace) -> DistillationConfig:
 
 def plan_recovery(model: Any, tokenizer: Any, text: str, args: argparse.Namespace) -> RecoveryPlan:
     """Training rows and, for `--recover distill`, the teacher: called with the dense model, before pruning."""
-    from ..training.distillation import WithTeacherTargets, copy_teacher, precompute_teacher_targets
-    from ..training.recovery import text_dataset
-
     rows = text_dataset(tokenizer, text=text, seq_len=args.recover_seq_len)
     lora = args.recover_lora if args.recover_lora is not None else args.recover == "lora"
     if args.recover != "distill":
@@ -99,9 +102,7 @@ def plan_recovery(model: Any, tokenizer: Any, text: str, args: argparse.Namespac
     config = distillation_config(args)
     if config.teacher_logits == "on_the_fly":
         return RecoveryPlan(rows, lora, config, teacher=copy_teacher(model))
-    # the windows training will see (a seeded draw, as the Trainer's shuffle would give), and only those
-    needed = min(len(rows), args.recover_steps * args.recover_batch_size)
-    rows = random.Random(0).sample(rows, needed)
+    rows = rows_within_budget(rows, args.recover_steps, args.recover_batch_size)
     workdir = tempfile.TemporaryDirectory(prefix="hywia-teacher-")
     path = precompute_teacher_targets(model, rows, workdir.name, top_k=config.top_k,
                                       batch_size=args.recover_batch_size)
@@ -111,8 +112,6 @@ def plan_recovery(model: Any, tokenizer: Any, text: str, args: argparse.Namespac
 def recover_from_arguments(model: Any, plan: RecoveryPlan, args: argparse.Namespace) -> Any:
     """Recover `model` as the `--recover*` options say; returns the merged model (Trainer progress bar, with the
     running KL when distilling)."""
-    from ..training.recovery import recover
-
     with_lora = " with LoRA" if plan.lora and args.recover != "lora" else ""
     print(f"Recovery ({args.recover}{with_lora}): {args.recover_steps} steps x "
           f"{args.recover_batch_size} windows x {args.recover_seq_len} tokens of {args.recover_data} "

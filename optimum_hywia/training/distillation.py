@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import os
+import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -130,6 +131,13 @@ def teacher_logits_of(teacher: nn.Module, input_ids: torch.Tensor, attention_mas
                        use_cache=False).logits
 
 
+def rows_within_budget(rows: Sequence[dict], max_steps: int, batch_size: int, seed: int = 0) -> list[dict]:
+    """The rows a run of `max_steps` x `batch_size` reads: a seeded draw of that many (all of them when the budget
+    covers the dataset), so that precomputing the teacher's logits costs what the budget costs, not the dataset."""
+    needed = min(len(rows), max_steps * batch_size)
+    return random.Random(seed).sample(list(rows), needed)
+
+
 def precompute_teacher_targets(teacher: nn.Module, rows: Sequence[dict], folder: str | os.PathLike,
                                top_k: int = DEFAULT_TOP_K, batch_size: int = 4) -> Path:
     """Write the teacher's top-k logits for every row (``{"input_ids"}``, all of one length) to
@@ -215,5 +223,6 @@ __all__ = [
     "frozen_teacher",
     "kl_per_token",
     "precompute_teacher_targets",
+    "rows_within_budget",
     "teacher_targets",
 ]

@@ -21,6 +21,7 @@ from .distillation import (
     WithTeacherTargets,
     copy_teacher,
     precompute_teacher_targets,
+    rows_within_budget,
     recipe,
 )
 from ..hub.trainer import HyWIATrainer
@@ -128,8 +129,8 @@ def prune_and_recover(model: nn.Module, tokenizer: Any, config: HyWIAConfig, tra
     """Prune `model` with HyWIA, recover it (LoRA by default) and return the merged, plain pruned model.
 
     With `distillation`, recovery distils from `model` as it was before pruning: a frozen copy taken now (teacher
-    logits on the fly), or its top-k logits for every training row written to a temporary folder before pruning
-    (`teacher_logits="precomputed"`).
+    logits on the fly), or its top-k logits written to a temporary folder before pruning for the rows the budget reads
+    (`teacher_logits="precomputed"`: `max_steps` x `batch_size` rows drawn with the training seed, each read once).
 
     Training data: `train_dataset` (rows with `input_ids`, `labels`), or `text` / `source` cut into windows of
     `seq_len` tokens. Calibration for pruning: `calibration_data`, else `config.calibration.data` via `tokenizer`.
@@ -154,6 +155,9 @@ def prune_and_recover(model: nn.Module, tokenizer: Any, config: HyWIAConfig, tra
             teacher = copy_teacher(model)
         elif distillation is not None:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="hywia-teacher-"))
+            accumulation = (training_args or {}).get("gradient_accumulation_steps", 1)
+            train_dataset = rows_within_budget(train_dataset, max_steps, batch_size * accumulation,
+                                               (training_args or {}).get("seed", 0))
             path = precompute_teacher_targets(model, train_dataset, folder, distillation.top_k, batch_size)
             train_dataset = WithTeacherTargets(train_dataset, path)
         pruner = HyWIAPruner(config)
