@@ -36,7 +36,7 @@ import torch
 
 from benchmarks.common import SMOLLM2, command_line, current_rss_bytes, machine_info, measured, write_results  # noqa: E402
 from optimum_hywia import HyWIAConfig, HyWIAPruner  # noqa: E402
-from optimum_hywia.training.distillation import DistillationConfig  # noqa: E402
+from optimum_hywia.training.distillation import DEFAULT_TOP_K, DistillationConfig  # noqa: E402
 from optimum_hywia.data import load_model_and_tokenizer  # noqa: E402
 from optimum_hywia.evaluation import OFFLINE_CHANCE, OFFLINE_TASKS, load_ppl_text, zero_shot  # noqa: E402
 from optimum_hywia.evaluation.report import perplexity_row  # noqa: E402
@@ -211,15 +211,15 @@ def header(args, rows: list[dict]) -> str:
 
 def distillation_lines(rows: list[dict]) -> list[str]:
     """How the distilled rows (`+ distill_lora`, `+ distill_full`) learned, when there are any."""
-    if not any(r.get("recovery", "").startswith("distill") for r in rows):
+    distilled = [r for r in rows if r.get("recovery", "").startswith("distill")]
+    if not distilled:
         return []
-    temperatures = sorted({(r.get("distillation") or {}).get("temperature", 2.0) for r in rows
-                           if r.get("recovery", "").startswith("distill")})
+    temperatures = sorted({(r.get("distillation") or {}).get("temperature", 2.0) for r in distilled})
     return [f"Distillation (`+ distill_lora`: LoRA adapters as above, `+ distill_full`: every weight): loss KL(dense "
             f"teacher ‖ pruned student) at temperature {', '.join(f'{t:g}' for t in temperatures)}, teacher = the "
             "dense model before pruning, frozen: on the whole vocabulary's logits computed beside the student, or "
-            "(`_topk`) on its top-64 logits per token computed once to disk, no teacher in memory during training; "
-            "same data, steps, windows and learning rate as LoRA.  ",
+            f"(`_topk`) on its top-{DEFAULT_TOP_K} logits per token computed once to disk, no teacher in memory "
+            "during training; same data, steps, windows and learning rate as LoRA.  ",
             "`+ none`: scored right after pruning, no recovery.  "]
 
 

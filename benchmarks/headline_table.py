@@ -175,11 +175,12 @@ def recoveries_table(recovery: dict) -> str:
     lines = recovery_lines(recovery["rows"])
     if not lines:
         return "Only LoRA has run so far (`benchmark_recovery.py --recoveries none lora distill_lora distill_full`)."
+    budget = recovery["recovery_budget"]
     return "\n".join([*textwrap.wrap(
-        "Test split, HyWIA's plan, the same budget for every recovery (100 steps × 4 × 128 tokens); seeds as listed "
-        "(a row with fewer seeds than another is not yet a comparison over the same seeds). From "
-        "[results/recovery.md](results/recovery.md), written by `python -m benchmarks.headline_table --write`.",
-        118, break_on_hyphens=False), *lines[1:]])
+        f"Test split, HyWIA's plan, the same budget for every recovery ({budget['steps']} steps × "
+        f"{budget['batch_size']} × {budget['seq_len']} tokens); seeds as listed (a row with fewer seeds than another "
+        "is not yet a comparison over the same seeds). From [results/recovery.md](results/recovery.md), written by "
+        "`python -m benchmarks.headline_table --write`.", 118, break_on_hyphens=False), *lines])
 
 
 def replace_block(path: Path, name: str, body: str) -> None:

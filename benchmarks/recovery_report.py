@@ -26,8 +26,13 @@ CHANCE = statistics.fmean(OFFLINE_CHANCE.values())
 
 def label(row: dict) -> str:
     """A row's method, with its recovery when that is not the default LoRA (`hywia + distill_full`)."""
-    recovery = row.get("recovery", "lora")
+    recovery = _recovery(row)
     return row["method"] if recovery == "lora" or row["method"] == "dense" else f"{row['method']} + {recovery}"
+
+
+def _recovery(row: dict) -> str:
+    """How the row was recovered: rows written before recoveries were named are LoRA; the dense model, none."""
+    return "none" if row["method"] == "dense" else row.get("recovery", "lora")
 
 
 def _group(rows: list[dict]) -> dict[tuple, list[dict]]:
@@ -114,10 +119,6 @@ def floor_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
-def _recovery(row: dict) -> str:
-    return "none" if row["method"] == "dense" else row.get("recovery", "lora")
-
-
 def _log_gap(ppl: float, dense: float) -> float:
     return math.log(ppl) - math.log(dense)
 
@@ -148,13 +149,13 @@ def recovery_comparison(rows: list[dict]) -> list[dict]:
                      "mean_acc": statistics.fmean(_stage(group, "after", "mean_acc")),
                      "wall_s_recover": _phase(group, "wall_s", "recover") if recovery != "none" else "0",
                      "peak_rss_mb_recover": _phase(group, "peak_rss_mb", "recover") if recovery != "none" else "–"}
+            same_seeds = [r for r in lora or [] if r["seed"] in entry["seeds"]]
             for key, _ in PPL_COLUMNS:
                 reference = dense[0]["after"][key]
                 after = statistics.fmean(_stage(group, "after", key))
                 before = statistics.fmean(_stage(group, "before", key))
                 entry[key] = after
                 entry[f"{key}_gap_closed"] = 1 - _log_gap(after, reference) / _log_gap(before, reference)
-                same_seeds = [r for r in lora or [] if r["seed"] in entry["seeds"]]
                 if same_seeds:
                     entry[f"{key}_gap_vs_lora"] = (_log_gap(after, reference) /
                                                    _log_gap(statistics.fmean(_stage(same_seeds, "after", key)),
@@ -170,8 +171,8 @@ def recovery_lines(rows: list[dict]) -> list[str]:
         return []
     lines = ["", "Recoveries compared (means over seeds). *closed*: share of the gap to dense in log-perplexity that "
              "recovery closed, from the same rows' perplexity right after pruning; *vs LoRA*: the gap left, as a share "
-             "of the gap LoRA leaves on the same seeds (≤ 0.5 means at most half of it); wall time and peak RSS of the recovery phase "
-             "alone (the process holds the dense model throughout).", "",
+             "of the gap LoRA leaves on the same seeds (≤ 0.5 means at most half of it); wall time and peak RSS of "
+             "the recovery phase alone (the process holds the dense model throughout).", "",
              "| model | ratio | method | recovery | seeds | mean acc | ppl in | closed | vs LoRA | ppl out | closed | "
              "vs LoRA | recover s | peak RSS MiB |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in entries:

@@ -92,7 +92,8 @@ def check_layer_widths(layer_widths: list | None, num_hidden_layers: int) -> Non
             )
 
 
-def mlp_only_width_values(config, widths: dict, config_name: str, head_keys: tuple[str, ...] = WIDTH_KEYS[:2]) -> dict:
+def mlp_only_width_values(config, widths: dict, config_name: str,
+                          head_keys: tuple[str, ...] = WIDTH_KEYS[:2]) -> dict:
     """The widths a config that derives head_dim from hidden_size / num_attention_heads can carry: the MLP's alone.
 
     Raises ValueError naming `config_name` when `widths` removed heads (any of `head_keys` differs from `config`).

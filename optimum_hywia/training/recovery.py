@@ -155,9 +155,10 @@ def prune_and_recover(model: nn.Module, tokenizer: Any, config: HyWIAConfig, tra
             teacher = copy_teacher(model)
         elif distillation is not None:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="hywia-teacher-"))
-            accumulation = (training_args or {}).get("gradient_accumulation_steps", 1)
-            train_dataset = rows_within_budget(train_dataset, max_steps, batch_size * accumulation,
-                                               (training_args or {}).get("seed", 0))
+            arguments = training_args or {}
+            train_dataset = rows_within_budget(train_dataset, max_steps,
+                                               batch_size * arguments.get("gradient_accumulation_steps", 1),
+                                               arguments.get("seed", 0))
             path = precompute_teacher_targets(model, train_dataset, folder, distillation.top_k, batch_size)
             train_dataset = WithTeacherTargets(train_dataset, path)
         pruner = HyWIAPruner(config)
